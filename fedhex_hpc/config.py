@@ -1,0 +1,292 @@
+"""Typed run configuration: YAML in, validated dataclasses out, errors with key paths.
+
+Defaults live in the dataclasses below; a YAML file overrides them and
+``--set key.path=value`` overrides the file. Every problem is reported as one
+:class:`~fedhex_hpc.errors.ConfigError` line naming the key path, for example
+``config error: flow.hidden_units[1] must be a positive integer, got -3``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from fedhex_hpc.errors import ConfigError
+
+__all__ = [
+    "Config",
+    "DataConfig",
+    "EarlyStoppingConfig",
+    "EvaluateConfig",
+    "FlowConfig",
+    "RunConfig",
+    "ScheduleConfig",
+    "TrainConfig",
+    "config_to_dict",
+    "load_config",
+    "parse_config",
+]
+
+
+def _meta(minimum: float | None = None, exclusive: bool = False, doc: str = "") -> dict:
+    return {"min": minimum, "exclusive": exclusive, "doc": doc}
+
+
+@dataclass
+class RunConfig:
+    """Identity of a run."""
+
+    name: str = "run"
+    seed: int = field(default=1, metadata=_meta(0))
+
+
+@dataclass
+class DataConfig:
+    """Where training events come from.
+
+    ``source: target`` draws seeded samples from a known distribution;
+    ``source: file`` reads named columns from a ``.npy``/``.npz``/HDF5 file and
+    splits it by a seeded permutation.
+    """
+
+    source: Literal["target", "file"] = "target"
+    target: str = "dim2/three_in_row"
+    target_params: dict[str, Any] = field(default_factory=dict)
+    n_train: int = field(default=30_720, metadata=_meta(1))
+    n_val: int = field(default=2_048, metadata=_meta(1))
+    n_test: int = field(default=10_000, metadata=_meta(1))
+    path: str = ""
+    key: str = ""
+    features: list[str] = field(default_factory=list)
+    conditions: list[str] = field(default_factory=list)
+    weight: str = ""
+    val_fraction: float = field(default=0.1, metadata=_meta(0, exclusive=True))
+    test_fraction: float = field(default=0.1, metadata=_meta(0, exclusive=True))
+
+
+@dataclass
+class FlowConfig:
+    """Architecture of the MAF."""
+
+    n_blocks: int = field(default=5, metadata=_meta(1))
+    hidden_units: list[int] = field(default_factory=lambda: [200, 200], metadata=_meta(1))
+    activation: Literal["relu", "tanh", "elu", "gelu", "silu"] = "relu"
+    permutation: Literal["reverse", "random"] = "random"
+    log_scale_bound: float = field(default=3.0, metadata=_meta(0, exclusive=True))
+    batch_norm: bool = False
+    preprocessing: Literal["standardize", "logit", "none"] = "standardize"
+    logit_alpha: float = field(default=0.05, metadata=_meta(0, exclusive=True))
+    noise_std: float = field(default=0.0, metadata=_meta(0))
+
+
+@dataclass
+class ScheduleConfig:
+    """Learning-rate schedule counted in epochs (never in batches)."""
+
+    kind: Literal["constant", "polynomial", "exponential", "cosine"] = "polynomial"
+    final_learning_rate: float = field(default=1e-4, metadata=_meta(0))
+    decay_epochs: int = field(default=500, metadata=_meta(1))
+    power: float = field(default=0.5, metadata=_meta(0, exclusive=True))
+
+
+@dataclass
+class EarlyStoppingConfig:
+    """Stop when the validation loss has not improved for ``patience`` epochs."""
+
+    patience: int = field(default=50, metadata=_meta(0))
+    min_delta: float = field(default=0.0, metadata=_meta(0))
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, checkpoints and logging."""
+
+    batch_size: int = field(default=1024, metadata=_meta(1))
+    max_epochs: int = field(default=2000, metadata=_meta(1))
+    learning_rate: float = field(default=1e-3, metadata=_meta(0, exclusive=True))
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
+    restore_best: bool = True
+    checkpoint_every: int = field(default=10, metadata=_meta(1))
+    keep_checkpoints: int = field(default=3, metadata=_meta(1))
+    log_every: int = field(default=10, metadata=_meta(1))
+    jit_compile: bool = False
+    shuffle: bool = True
+
+
+@dataclass
+class EvaluateConfig:
+    """What ``fedhex evaluate`` computes after training."""
+
+    n_kl_samples: int = field(default=10_000, metadata=_meta(1))
+    n_generated: int = field(default=10_000, metadata=_meta(1))
+    bins: int = field(default=50, metadata=_meta(2))
+    classifier_auc: bool = True
+    plots: bool = True
+
+
+@dataclass
+class Config:
+    """A complete, resolved training configuration."""
+
+    run: RunConfig = field(default_factory=RunConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    flow: FlowConfig = field(default_factory=FlowConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+
+
+def _describe(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin is list:
+        return f"a list of {_describe(typing.get_args(tp)[0])}s"
+    if origin is dict:
+        return "a mapping"
+    return {int: "integer", float: "number", str: "string", bool: "boolean"}.get(tp, str(tp))
+
+
+def _check_scalar(value: Any, tp: Any, path: str, meta: dict) -> Any:
+    minimum = meta.get("min")
+    exclusive = meta.get("exclusive", False)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{path} must be true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{path} must be an integer, got {value!r}")
+    elif tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{path} must be a number, got {value!r}")
+        value = float(value)
+    elif tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{path} must be a string, got {value!r}")
+        return value
+    if minimum is not None and (value <= minimum if exclusive else value < minimum):
+        if tp is int and minimum in (0, 1) and not exclusive:
+            kind = "a positive integer" if minimum == 1 else "a non-negative integer"
+            raise ConfigError(f"{path} must be {kind}, got {value!r}")
+        relation = ">" if exclusive else ">="
+        raise ConfigError(f"{path} must be {relation} {minimum}, got {value!r}")
+    return value
+
+
+def _check(value: Any, tp: Any, path: str, meta: dict) -> Any:
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, path)
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        allowed = typing.get_args(tp)
+        if value not in allowed:
+            raise ConfigError(f"{path} must be {_describe(tp)}, got {value!r}")
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{path} must be {_describe(tp)}, got {value!r}")
+        (item,) = typing.get_args(tp)
+        return [_check(v, item, f"{path}[{i}]", meta) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path} must be a mapping, got {value!r}")
+        return dict(value)
+    if origin in (typing.Union, types.UnionType):
+        raise TypeError(f"unsupported config type at {path}")
+    return _check_scalar(value, tp, path, meta)
+
+
+def _build(cls: type, raw: Any, path: str) -> Any:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        where = path or "the config"
+        raise ConfigError(f"{where} must be a mapping of keys, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in raw:
+        if key not in fields:
+            full = f"{path}.{key}" if path else str(key)
+            near = difflib.get_close_matches(str(key), fields, n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise ConfigError(f"unknown key {full}{hint}; valid keys: {', '.join(fields)}")
+    values = {}
+    for name, f in fields.items():
+        if name in raw:
+            full = f"{path}.{name}" if path else name
+            values[name] = _check(raw[name], hints[name], full, dict(f.metadata))
+    return cls(**values)
+
+
+def config_to_dict(config: Config) -> dict:
+    """Plain nested dict of ``config`` (what is written to a run's config.yaml)."""
+    return dataclasses.asdict(config)
+
+
+def _apply_override(raw: dict, assignment: str) -> None:
+    key, sep, text = assignment.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"--set expects key.path=value, got {assignment!r}")
+    try:
+        value = yaml.safe_load(text) if text else ""
+    except yaml.YAMLError:
+        value = text
+    node = raw
+    parts = key.split(".")
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {key}: {part} is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def parse_config(raw: dict | None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Validate a raw mapping (plus ``key=value`` overrides) into a :class:`Config`."""
+    raw = {} if raw is None else dict(raw)
+    raw = yaml.safe_load(yaml.safe_dump(raw))  # deep copy of plain data
+    for assignment in overrides:
+        _apply_override(raw, assignment)
+    config = _build(Config, raw, "")
+    _check_consistency(config)
+    return config
+
+
+def _check_consistency(config: Config) -> None:
+    data = config.data
+    if data.source == "file":
+        if not data.path:
+            raise ConfigError("data.path must name a file when data.source is 'file'")
+        if not data.features:
+            raise ConfigError(
+                "data.features must list at least one column when data.source is 'file'"
+            )
+        if data.val_fraction + data.test_fraction >= 1:
+            raise ConfigError(
+                "data.val_fraction + data.test_fraction must be < 1, got "
+                f"{data.val_fraction + data.test_fraction}"
+            )
+
+
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Read and validate a YAML config file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(
+            f"{path}{where} is not valid YAML: {getattr(exc, 'problem', exc)}"
+        ) from None
+    return parse_config(raw, overrides)

@@ -1,0 +1,8 @@
+"""Training data: known-target samples and named columns of files, split by seed."""
+
+from __future__ import annotations
+
+from fedhex_hpc.data.arrays import Arrays, Splits, check_finite, load_splits
+from fedhex_hpc.data.columns import read_columns
+
+__all__ = ["Arrays", "Splits", "check_finite", "load_splits", "read_columns"]

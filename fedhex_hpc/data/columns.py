@@ -1,0 +1,91 @@
+"""Read named columns from ``.npy`` (structured), ``.npz`` or HDF5 files.
+
+HDF5 layouts: a group whose members are 1-D datasets named like the columns, or a
+compound (structured) dataset. ``key`` selects the group or dataset (default: the
+file root). Files are opened read-only with HDF5 file locking off, which cluster
+file systems without lock support need.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+import numpy as np
+
+from fedhex_hpc.errors import DataError
+
+__all__ = ["read_columns"]
+
+HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf")
+
+
+def _missing(path: Path, where: str, name: str, available: list[str]) -> DataError:
+    near = difflib.get_close_matches(name, available, n=1)
+    hint = f" (did you mean {near[0]!r}?)" if near else ""
+    return DataError(
+        f"{path}{where}: no column {name!r}{hint}; available: {', '.join(available) or 'none'}"
+    )
+
+
+def _read_hdf5(path: Path, names: list[str], key: str) -> dict[str, np.ndarray]:
+    import h5py
+
+    try:
+        fh = h5py.File(path, "r", locking=False)
+    except OSError as exc:
+        raise DataError(f"{path} is not a readable HDF5 file ({exc})") from None
+    with fh:
+        node = fh[key] if key else fh
+        where = f" key {key!r}" if key else ""
+        if key and key not in fh:
+            raise DataError(f"{path}: no key {key!r}; top-level keys: {', '.join(fh.keys())}")
+        if isinstance(node, h5py.Dataset):
+            fields = list(node.dtype.names or [])
+            if not fields:
+                raise DataError(f"{path}{where} is a plain dataset; expected named columns")
+            for name in names:
+                if name not in fields:
+                    raise _missing(path, where, name, fields)
+            data = node[()]
+            return {name: np.asarray(data[name]) for name in names}
+        available = [k for k, v in node.items() if isinstance(v, h5py.Dataset)]
+        for name in names:
+            if name not in available:
+                raise _missing(path, where, name, available)
+        return {name: np.asarray(node[name][()]).reshape(-1) for name in names}
+
+
+def read_columns(path: str | Path, names: list[str], key: str = "") -> dict[str, np.ndarray]:
+    """Return the columns ``names`` of the file ``path`` as 1-D arrays.
+
+    Raises:
+        DataError: the file is missing or unreadable, or a column is absent (the
+            message lists the columns that do exist).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"data file {path} does not exist")
+    suffix = path.suffix.lower()
+    if suffix in HDF5_SUFFIXES:
+        columns = _read_hdf5(path, names, key)
+    elif suffix in (".npy", ".npz"):
+        try:
+            loaded = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise DataError(f"{path} is not a readable numpy file ({exc})") from None
+        available = list(loaded.files if suffix == ".npz" else (loaded.dtype.names or []))
+        if not available:
+            raise DataError(
+                f"{path} is a plain array; expected a structured array with named fields"
+            )
+        for name in names:
+            if name not in available:
+                raise _missing(path, "", name, available)
+        columns = {name: np.asarray(loaded[name]).reshape(-1) for name in names}
+    else:
+        raise DataError(f"{path}: unsupported file type {suffix!r}; expected .npy, .npz or .h5")
+    lengths = {len(v) for v in columns.values()}
+    if len(lengths) > 1:
+        raise DataError(f"{path}: columns {names} have different lengths {sorted(lengths)}")
+    return columns

@@ -1,0 +1,27 @@
+"""Normalizing flows: MADE network, (conditional) MAF, preprocessing, save/load."""
+
+from __future__ import annotations
+
+from fedhex_hpc.flows.io import load_flow, save_flow
+from fedhex_hpc.flows.maf import FlowModel, FlowSpec
+from fedhex_hpc.flows.made import ACTIVATIONS, MADE, made_masks
+from fedhex_hpc.flows.preprocessing import (
+    PREPROCESSING_KINDS,
+    Preprocessing,
+    Standardization,
+    fit_preprocessing,
+)
+
+__all__ = [
+    "ACTIVATIONS",
+    "MADE",
+    "PREPROCESSING_KINDS",
+    "FlowModel",
+    "FlowSpec",
+    "Preprocessing",
+    "Standardization",
+    "fit_preprocessing",
+    "load_flow",
+    "made_masks",
+    "save_flow",
+]
