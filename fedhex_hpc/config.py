@@ -119,6 +119,7 @@ class TrainConfig:
     log_every: int = field(default=10, metadata=_meta(1))
     jit_compile: bool = False
     shuffle: bool = True
+    deterministic: bool = False
 
 
 @dataclass

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "DataError", "FedhexError", "RunDirError", "TrainingError"]
+__all__ = [
+    "PREEMPTED_EXIT_CODE",
+    "ConfigError",
+    "DataError",
+    "FedhexError",
+    "Preempted",
+    "RunDirError",
+    "TrainingError",
+]
 
 
 class FedhexError(Exception):
@@ -36,3 +44,12 @@ class TrainingError(FedhexError):
     """Training cannot continue (for example a non-finite loss)."""
 
     prefix = "training error"
+
+
+#: Exit status of a process that stopped on a scheduler signal and wants a resume
+#: (EX_TEMPFAIL: "try again later").
+PREEMPTED_EXIT_CODE = 75
+
+
+class Preempted(Exception):
+    """Training stopped on a scheduler signal after writing a checkpoint; resume it."""

@@ -13,6 +13,7 @@ import numpy as np
 from fedhex_hpc.config import DataConfig
 from fedhex_hpc.data.columns import read_columns
 from fedhex_hpc.errors import DataError
+from fedhex_hpc.seeding import derive_seed
 from fedhex_hpc.targets import get_target
 
 __all__ = ["Arrays", "Splits", "check_finite", "load_splits"]
@@ -65,7 +66,7 @@ def _from_target(cfg: DataConfig, seed: int) -> Splits:
     target = get_target(cfg.target, **cfg.target_params)
 
     def draw(n: int, stream: int) -> Arrays:
-        x, cond = target.sample(n, seed=int(np.random.SeedSequence([seed, stream]).entropy % 2**63))
+        x, cond = target.sample(n, seed=derive_seed(seed, stream))
         return Arrays(x.astype(np.float32), None if cond is None else cond.astype(np.float32))
 
     return Splits(

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from fedhex_hpc.flows.io import load_flow, save_flow
-from fedhex_hpc.flows.maf import FlowModel, FlowSpec
 from fedhex_hpc.flows.made import ACTIVATIONS, MADE, made_masks
+from fedhex_hpc.flows.maf import FlowModel, FlowSpec
 from fedhex_hpc.flows.preprocessing import (
     PREPROCESSING_KINDS,
     Preprocessing,

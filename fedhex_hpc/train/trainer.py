@@ -1,0 +1,282 @@
+"""The training loop: a compiled step, epochs, validation, early stopping, checkpoints.
+
+The loop knows nothing about clusters. It checks a stop flag after every step; a
+signal handler (see :mod:`fedhex_hpc.train.preemption`) sets it, and the loop then
+writes a checkpoint at that step and raises :class:`Preempted`. Everything random
+is derived from ``run.seed`` and the epoch/step counters, so a resumed run takes
+exactly the steps an uninterrupted one would have.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import TextIO
+
+import numpy as np
+
+from fedhex_hpc._tf import tf
+from fedhex_hpc.config import Config
+from fedhex_hpc.data import Arrays, Splits
+from fedhex_hpc.errors import Preempted, TrainingError
+from fedhex_hpc.flows import FlowModel, save_flow
+from fedhex_hpc.runs import RunDir
+from fedhex_hpc.train.checkpoints import CheckpointStore, TrainState
+from fedhex_hpc.train.history import History
+from fedhex_hpc.train.progress import Progress
+from fedhex_hpc.train.schedules import learning_rate_at
+
+__all__ = ["EVAL_BATCH", "TrainResult", "Trainer", "log_prob_batched", "mean_log_prob"]
+
+EVAL_BATCH = 65_536
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """How training ended: ``completed`` (max epochs) or ``early_stopped``."""
+
+    reason: str
+    state: TrainState
+
+
+class WeightCopy(tf.Module):
+    """A non-trainable copy of a list of variables (the best weights so far)."""
+
+    def __init__(self, variables: list[tf.Variable]) -> None:
+        super().__init__(name="best")
+        self.values = [tf.Variable(v, trainable=False) for v in variables]
+
+    def copy_from(self, variables: list[tf.Variable]) -> None:
+        """Overwrite the copy with ``variables``."""
+        for dst, src in zip(self.values, variables, strict=True):
+            dst.assign(src)
+
+    def copy_to(self, variables: list[tf.Variable]) -> None:
+        """Overwrite ``variables`` with the copy."""
+        for dst, src in zip(variables, self.values, strict=True):
+            dst.assign(src)
+
+
+def mean_log_prob(model: FlowModel, data: Arrays) -> float:
+    """Event-weighted mean log-likelihood of ``data`` under ``model`` (float64)."""
+    logq = log_prob_batched(model, data)
+    weight = np.ones(len(data)) if data.weight is None else data.weight.astype(np.float64)
+    return float(np.sum(weight * logq) / np.sum(weight))
+
+
+def log_prob_batched(model: FlowModel, data: Arrays) -> np.ndarray:
+    """Per-event log-likelihood of ``data``, evaluated in large batches."""
+    fn = _compiled_log_prob(model)
+    parts = []
+    for start in range(0, len(data), EVAL_BATCH):
+        part = data.take(slice(start, start + EVAL_BATCH))
+        cond = None if part.cond is None else tf.constant(part.cond)
+        parts.append(fn(tf.constant(part.x), cond).numpy())
+    return np.concatenate(parts).astype(np.float64)
+
+
+def _compiled_log_prob(model: FlowModel):
+    fn = getattr(model, "_eval_log_prob", None)
+    if fn is None:
+        fn = tf.function(lambda x, cond: model.log_prob(x, cond), reduce_retracing=True)
+        model._eval_log_prob = fn
+    return fn
+
+
+class Trainer:
+    """Trains ``model`` on ``splits`` as ``config.train`` says, writing into ``run``."""
+
+    def __init__(
+        self,
+        model: FlowModel,
+        config: Config,
+        splits: Splits,
+        run: RunDir,
+        stream: TextIO | None = None,
+    ) -> None:
+        self.model = model
+        self.config = config
+        self.cfg = config.train
+        self.splits = splits
+        self.run = run
+        self.stream = stream
+        self.stop_requested = False
+        self.optimizer = tf.keras.optimizers.Adam(learning_rate=self.cfg.learning_rate)
+        self.optimizer.build(model.trainable_variables)
+        self.best = WeightCopy(model.variables)
+        self.store = CheckpointStore(run.checkpoints, self.cfg.keep_checkpoints)
+        self.history = History(run.history_file)
+        train = splits.train
+        self._weight_norm = 1.0 if train.weight is None else float(np.mean(train.weight))
+        if self._weight_norm <= 0:
+            raise TrainingError("the training event weights sum to a non-positive value")
+        self._step = tf.function(self._train_step, jit_compile=self.cfg.jit_compile)
+        self._exported_best_epoch = -1
+
+    @property
+    def objects(self) -> dict[str, tf.Module]:
+        """Everything a checkpoint holds."""
+        return {"flow": self.model, "optimizer": self.optimizer, "best": self.best}
+
+    def request_stop(self) -> None:
+        """Ask the loop to checkpoint after the current step and raise :class:`Preempted`."""
+        self.stop_requested = True
+
+    def _train_step(self, x, cond, weight, noise_seed):
+        noise = self.config.flow.noise_std
+        if noise > 0:
+            x = self.model.add_noise(x, noise, noise_seed)
+        with tf.GradientTape() as tape:
+            logq = self.model.log_prob(x, cond, training=True)
+            if weight is None:
+                loss = -tf.reduce_mean(logq)
+            else:
+                loss = -tf.reduce_mean(weight * logq) / self._weight_norm
+        grads = tape.gradient(loss, self.model.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables, strict=True))
+        return loss
+
+    def _restore(self) -> TrainState:
+        latest = self.store.latest()
+        if latest is None:
+            self.history.truncate(0)
+            return TrainState()
+        state = self.store.restore(latest, self.objects)
+        self.history.truncate(state.epoch)
+        self._exported_best_epoch = state.best_epoch
+        return state
+
+    def _epoch_order(self, epoch: int, n: int) -> np.ndarray:
+        if not self.cfg.shuffle:
+            return np.arange(n)
+        return np.random.default_rng([self.config.run.seed, 1, epoch]).permutation(n)
+
+    def _checkpoint(self, state: TrainState) -> None:
+        self.store.save(state, self.objects)
+        if state.best_epoch and state.best_epoch != self._exported_best_epoch:
+            current = [v.numpy() for v in self.model.variables]
+            self.best.copy_to(self.model.variables)
+            save_flow(self.model, self.run.checkpoints / "best")
+            for var, value in zip(self.model.variables, current, strict=True):
+                var.assign(value)
+            self._exported_best_epoch = state.best_epoch
+
+    def _fail_non_finite(self, epoch: int, what: str) -> None:
+        latest = self.store.latest()
+        if latest is None:
+            raise TrainingError(
+                f"non-finite {what} at epoch {epoch} before any checkpoint was written; "
+                "no model was saved (lower train.learning_rate or flow.log_scale_bound)"
+            )
+        state = self.store.restore(latest, self.objects)
+        if self.cfg.restore_best and state.best_epoch:
+            self.best.copy_to(self.model.variables)
+        save_flow(self.model, self.run.model)
+        raise TrainingError(
+            f"non-finite {what} at epoch {epoch}; model/ holds checkpoint {latest.name}"
+            f" (best epoch {state.best_epoch})"
+        )
+
+    def fit(self, resume: bool = False) -> TrainResult:
+        """Train until max epochs or early stop; returns how it ended.
+
+        Raises:
+            Preempted: a stop was requested; a checkpoint at the current step exists.
+            TrainingError: the loss became NaN/Inf; model/ holds the last good checkpoint.
+        """
+        cfg = self.cfg
+        state = self._restore() if resume else TrainState()
+        if not resume:
+            self.history.truncate(0)
+        train = self.splits.train
+        n = len(train)
+        steps = math.ceil(n / cfg.batch_size)
+        progress = Progress(cfg.max_epochs, cfg.log_every, self.stream)
+        writer = tf.summary.create_file_writer(str(self.run.tensorboard))
+        reason = "completed"
+        while state.epoch < cfg.max_epochs:
+            epoch = state.epoch
+            learning_rate = learning_rate_at(epoch, cfg)
+            self.optimizer.learning_rate.assign(learning_rate)
+            order = self._epoch_order(epoch, n)
+            started = time.perf_counter()
+            losses = []
+            for step in range(state.step, steps):
+                batch = train.take(order[step * cfg.batch_size : (step + 1) * cfg.batch_size])
+                seed = tf.constant([self.config.run.seed, epoch * steps + step], tf.int64)
+                loss = self._step(
+                    tf.constant(batch.x),
+                    None if batch.cond is None else tf.constant(batch.cond),
+                    None if batch.weight is None else tf.constant(batch.weight),
+                    seed,
+                )
+                losses.append(loss * len(batch))
+                if self.stop_requested:
+                    state.loss_sum += float(tf.add_n(losses))
+                    state.loss_count += sum(
+                        min(cfg.batch_size, n - s * cfg.batch_size)
+                        for s in range(state.step, step + 1)
+                    )
+                    state.step = step + 1
+                    state.seconds += time.perf_counter() - started
+                    self.store.save(state, self.objects)
+                    raise Preempted(
+                        f"stopped at epoch {epoch + 1} step {step + 1}/{steps}; "
+                        f"checkpoint {state.name} written"
+                    )
+            train_loss = (state.loss_sum + float(tf.add_n(losses))) / n
+            val_loss = -mean_log_prob(self.model, self.splits.val)
+            seconds = time.perf_counter() - started
+            events_per_s = (n - state.loss_count) / seconds
+            state = TrainState(
+                epoch=epoch + 1,
+                best_val=state.best_val,
+                best_epoch=state.best_epoch,
+                wait=state.wait,
+                seconds=state.seconds + seconds,
+            )
+            if not math.isfinite(train_loss):
+                self._fail_non_finite(state.epoch, "training loss")
+            if not math.isfinite(val_loss):
+                self._fail_non_finite(state.epoch, "validation loss")
+            if val_loss < state.best_val - cfg.early_stopping.min_delta:
+                state.best_val, state.best_epoch, state.wait = val_loss, state.epoch, 0
+                self.best.copy_from(self.model.variables)
+            else:
+                state.wait += 1
+            self.history.append(
+                {
+                    "epoch": state.epoch,
+                    "loss": train_loss,
+                    "val_loss": val_loss,
+                    "learning_rate": learning_rate,
+                    "seconds": seconds,
+                    "events_per_s": events_per_s,
+                }
+            )
+            with writer.as_default(step=state.epoch):
+                tf.summary.scalar("loss", train_loss)
+                tf.summary.scalar("val_loss", val_loss)
+                tf.summary.scalar("learning_rate", learning_rate)
+            progress.epoch(state.epoch, train_loss, val_loss, events_per_s)
+            patience = cfg.early_stopping.patience
+            stop_early = patience > 0 and state.wait >= patience
+            if (
+                stop_early
+                or state.epoch % cfg.checkpoint_every == 0
+                or state.epoch == cfg.max_epochs
+            ):
+                self._checkpoint(state)
+            if stop_early:
+                reason = "early_stopped"
+                progress.message(
+                    f"early stop at epoch {state.epoch}: no improvement for {patience} epochs "
+                    f"(best val_loss {state.best_val:.5f} at epoch {state.best_epoch})"
+                )
+                break
+        writer.close()
+        if cfg.restore_best and state.best_epoch:
+            self.best.copy_to(self.model.variables)
+        save_flow(self.model, self.run.model)
+        return TrainResult(reason, state)

@@ -1,0 +1,85 @@
+"""``fedhex train``: create or resume a run directory and train its flow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TextIO
+
+from fedhex_hpc._tf import tf
+from fedhex_hpc.config import Config
+from fedhex_hpc.data import Splits, check_finite, load_splits
+from fedhex_hpc.flows import FlowModel, FlowSpec, Standardization, fit_preprocessing
+from fedhex_hpc.runs import RunDir
+from fedhex_hpc.train import Preempted, Trainer, TrainResult, stop_on_signals
+
+__all__ = ["build_flow", "train_run"]
+
+
+def build_flow(config: Config, splits: Splits) -> FlowModel:
+    """A fresh flow whose preprocessing constants are fitted on the training split."""
+    flow = config.flow
+    train = splits.train
+    cond_scaling = (
+        Standardization.fit(train.cond) if train.cond is not None else Standardization.identity(0)
+    )
+    spec = FlowSpec(
+        n_features=train.x.shape[1],
+        n_conditions=0 if train.cond is None else train.cond.shape[1],
+        n_blocks=flow.n_blocks,
+        hidden_units=list(flow.hidden_units),
+        activation=flow.activation,
+        permutation=flow.permutation,
+        log_scale_bound=flow.log_scale_bound,
+        batch_norm=flow.batch_norm,
+        seed=config.run.seed,
+        preprocessing=fit_preprocessing(train.x, flow.preprocessing, flow.logit_alpha),
+        condition_scaling=cond_scaling,
+        feature_names=list(splits.feature_names),
+        condition_names=list(splits.condition_names),
+    )
+    return FlowModel(spec)
+
+
+def train_run(
+    config: Config,
+    run_dir: str | Path,
+    resume: bool = False,
+    stream: TextIO | None = None,
+) -> TrainResult:
+    """Train ``config`` into ``run_dir`` (a new run, or the existing one with ``resume``).
+
+    Raises:
+        Preempted: USR1/TERM arrived; the run holds a checkpoint at that step.
+    """
+    if resume:
+        run = RunDir.open(run_dir)
+        config = run.config()
+    else:
+        run = RunDir.create(run_dir, config)
+    run.write_environment()
+    if config.train.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    splits = load_splits(config.data, config.run.seed)
+    for name, split in (("training", splits.train), ("validation", splits.val)):
+        check_finite(split.x, f"{name} features")
+    trainer = Trainer(build_flow(config, splits), config, splits, run, stream)
+    run.set_status("running")
+    try:
+        with stop_on_signals(trainer.request_stop):
+            result = trainer.fit(resume=resume)
+    except Preempted as exc:
+        run.set_status("preempted", message=str(exc))
+        raise
+    except Exception as exc:
+        run.set_status(
+            "failed", message=str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        )
+        raise
+    run.set_status(
+        "done",
+        reason=result.reason,
+        epochs=result.state.epoch,
+        best_epoch=result.state.best_epoch,
+        best_val_loss=result.state.best_val,
+    )
+    return result
