@@ -1,9 +1,10 @@
 """Quiet, correctly configured TensorFlow and TFP imports for the whole package.
 
-TensorFlow's native start-up writes registration notices for CUDA plugins and,
-on machines without a GPU, a failed cuInit straight to file descriptor 2 before its own logging is configured. They are not errors a
-user can act on, so the import runs with that descriptor pointed at /dev/null;
-Python exceptions raised by the import still reach the terminal.
+TensorFlow's native start-up writes registration notices for CUDA plugins and, on
+machines without a GPU, a failed cuInit straight to file descriptor 2 before its own
+logging is configured. They are not errors a user can act on, so the import runs
+with that descriptor pointed at /dev/null; Python exceptions raised by the import
+still reach the terminal. Set FEDHEX_TF_VERBOSE=1 to see them.
 """
 
 from __future__ import annotations

@@ -120,6 +120,7 @@ class TrainConfig:
     jit_compile: bool = False
     shuffle: bool = True
     deterministic: bool = False
+    threads: int = field(default=0, metadata=_meta(0))
 
 
 @dataclass

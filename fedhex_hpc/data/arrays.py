@@ -91,8 +91,8 @@ def _from_file(cfg: DataConfig, seed: int) -> Splits:
         table[:, -1] if cfg.weight else None,
     )
     order = np.random.default_rng([seed, 11]).permutation(len(rows))
-    n_test = int(round(cfg.test_fraction * len(rows)))
-    n_val = int(round(cfg.val_fraction * len(rows)))
+    n_test = round(cfg.test_fraction * len(rows))
+    n_val = round(cfg.val_fraction * len(rows))
     if len(rows) - n_test - n_val < 1 or n_val < 1 or n_test < 1:
         raise DataError(
             f"{path} has {len(rows)} rows: too few for validation fraction {cfg.val_fraction} "

@@ -13,6 +13,7 @@ References:
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -53,7 +54,7 @@ def made_masks(n_features: int, hidden_units: Sequence[int]) -> list[np.ndarray]
             degrees.append(np.zeros(units, dtype=int))
     masks = [
         (d_out[None, :] >= d_in[:, None]).astype(np.float32)
-        for d_in, d_out in zip(degrees[:-1], degrees[1:], strict=True)
+        for d_in, d_out in itertools.pairwise(degrees)
     ]
     masks.append((in_degrees[None, :] > degrees[-1][:, None]).astype(np.float32))
     return masks
@@ -87,7 +88,7 @@ class MADE(tf.Module):
         self.masks = [tf.constant(m) for m in masks[:-1]]
         self.kernels = [
             tf.Variable(init(seed=seed + i)((w_in, w_out)), name=f"kernel_{i}")
-            for i, (w_in, w_out) in enumerate(zip(widths[:-1], widths[1:], strict=True))
+            for i, (w_in, w_out) in enumerate(itertools.pairwise(widths))
         ]
         self.biases = [
             tf.Variable(tf.zeros([w]), name=f"bias_{i}") for i, w in enumerate(hidden_units)

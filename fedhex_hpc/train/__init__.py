@@ -6,6 +6,7 @@ from fedhex_hpc.errors import Preempted
 from fedhex_hpc.train.checkpoints import CheckpointStore, TrainState
 from fedhex_hpc.train.preemption import PREEMPTED_EXIT_CODE, stop_on_signals
 from fedhex_hpc.train.schedules import learning_rate_at
+from fedhex_hpc.train.step import build_train_step
 from fedhex_hpc.train.trainer import (
     Trainer,
     TrainResult,
@@ -20,6 +21,7 @@ __all__ = [
     "TrainResult",
     "TrainState",
     "Trainer",
+    "build_train_step",
     "learning_rate_at",
     "log_prob_batched",
     "mean_log_prob",

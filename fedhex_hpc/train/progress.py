@@ -11,7 +11,7 @@ __all__ = ["Progress", "format_duration"]
 
 def format_duration(seconds: float) -> str:
     """``H:MM:SS`` for a non-negative number of seconds."""
-    seconds = max(0, int(round(seconds)))
+    seconds = max(0, round(seconds))
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 

@@ -26,6 +26,7 @@ from fedhex_hpc.train.checkpoints import CheckpointStore, TrainState
 from fedhex_hpc.train.history import History
 from fedhex_hpc.train.progress import Progress
 from fedhex_hpc.train.schedules import learning_rate_at
+from fedhex_hpc.train.step import build_train_step
 
 __all__ = ["EVAL_BATCH", "TrainResult", "Trainer", "log_prob_batched", "mean_log_prob"]
 
@@ -111,7 +112,9 @@ class Trainer:
         self._weight_norm = 1.0 if train.weight is None else float(np.mean(train.weight))
         if self._weight_norm <= 0:
             raise TrainingError("the training event weights sum to a non-positive value")
-        self._step = tf.function(self._train_step, jit_compile=self.cfg.jit_compile)
+        self._step = build_train_step(
+            model, self.optimizer, config.flow.noise_std, self._weight_norm, self.cfg.jit_compile
+        )
         self._exported_best_epoch = -1
 
     @property
@@ -122,20 +125,6 @@ class Trainer:
     def request_stop(self) -> None:
         """Ask the loop to checkpoint after the current step and raise :class:`Preempted`."""
         self.stop_requested = True
-
-    def _train_step(self, x, cond, weight, noise_seed):
-        noise = self.config.flow.noise_std
-        if noise > 0:
-            x = self.model.add_noise(x, noise, noise_seed)
-        with tf.GradientTape() as tape:
-            logq = self.model.log_prob(x, cond, training=True)
-            if weight is None:
-                loss = -tf.reduce_mean(logq)
-            else:
-                loss = -tf.reduce_mean(weight * logq) / self._weight_norm
-        grads = tape.gradient(loss, self.model.trainable_variables)
-        self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables, strict=True))
-        return loss
 
     def _restore(self) -> TrainState:
         latest = self.store.latest()
@@ -225,7 +214,7 @@ class Trainer:
                         f"stopped at epoch {epoch + 1} step {step + 1}/{steps}; "
                         f"checkpoint {state.name} written"
                     )
-            train_loss = (state.loss_sum + float(tf.add_n(losses))) / n
+            train_loss = (state.loss_sum + (float(tf.add_n(losses)) if losses else 0.0)) / n
             val_loss = -mean_log_prob(self.model, self.splits.val)
             seconds = time.perf_counter() - started
             events_per_s = (n - state.loss_count) / seconds

@@ -56,6 +56,9 @@ def train_run(
         config = run.config()
     else:
         run = RunDir.create(run_dir, config)
+    if config.train.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(config.train.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(config.train.threads)
     run.write_environment()
     if config.train.deterministic:
         tf.config.experimental.enable_op_determinism()

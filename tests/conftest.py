@@ -1,0 +1,56 @@
+"""Shared fixtures: small, fast configurations and a helper to run the CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fedhex_hpc.config import Config, parse_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def small_raw(**sections: dict) -> dict:
+    """A tiny but complete training config as a raw mapping."""
+    raw = {
+        "run": {"name": "test", "seed": 7},
+        "data": {"target": "dim2/two_gaussians", "n_train": 2048, "n_val": 512, "n_test": 1024},
+        "flow": {"n_blocks": 2, "hidden_units": [32, 32]},
+        "train": {
+            "batch_size": 256,
+            "max_epochs": 4,
+            "checkpoint_every": 2,
+            "log_every": 100,
+            "deterministic": True,
+        },
+        "evaluate": {"n_kl_samples": 2000, "n_generated": 1000, "classifier_auc": False},
+    }
+    for name, values in sections.items():
+        raw[name] = {**raw.get(name, {}), **values}
+    return raw
+
+
+@pytest.fixture
+def small_config() -> Config:
+    """A validated tiny config (two 2D Gaussians, 2 blocks, 4 epochs)."""
+    return parse_config(small_raw())
+
+
+def run_cli(*args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    """Run ``python -m fedhex_hpc.cli`` in a subprocess and capture its output."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "fedhex_hpc.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"fedhex {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result

@@ -1,0 +1,146 @@
+"""Flow contract: autoregressive masks, invertibility, log-det, identity start, save/load."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from fedhex_hpc._tf import tf
+from fedhex_hpc.flows import (
+    FlowModel,
+    FlowSpec,
+    Standardization,
+    fit_preprocessing,
+    load_flow,
+    made_masks,
+    save_flow,
+)
+
+
+def make_flow(preprocessing="standardize", n_conditions=0, batch_norm=False, seed=3, n_features=3):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(500, n_features)) * [1.0, 2.0, 0.5][:n_features] + 1.0
+    c = rng.uniform(3, 4, size=(500, n_conditions))
+    spec = FlowSpec(
+        n_features=n_features,
+        n_conditions=n_conditions,
+        n_blocks=3,
+        hidden_units=[16, 16],
+        activation="relu",
+        permutation="random",
+        log_scale_bound=3.0,
+        batch_norm=batch_norm,
+        seed=seed,
+        preprocessing=fit_preprocessing(x, preprocessing),
+        condition_scaling=Standardization.fit(c) if n_conditions else Standardization.identity(0),
+    )
+    return FlowModel(spec), x.astype(np.float32), c.astype(np.float32) if n_conditions else None
+
+
+def randomise(model: FlowModel, scale: float = 0.3, seed: int = 0) -> None:
+    """Give the zero-initialised output layers random weights so blocks are not identity."""
+    rng = np.random.default_rng(seed)
+    for made in model.mades:
+        for var in (made.out_kernel, made.out_bias):
+            var.assign(rng.normal(scale=scale, size=var.shape).astype(np.float32))
+
+
+def test_masks_are_autoregressive():
+    model, x, _ = make_flow()
+    randomise(model)
+    made = model.mades[0]
+    xt = tf.constant(x[:4])
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(xt)
+        shift, log_scale = made(xt)
+    for out in (shift, log_scale):
+        jac = tape.batch_jacobian(out, xt).numpy()  # (batch, out, in)
+        # output i may depend only on inputs 0..i-1: upper triangle incl. diagonal is zero
+        assert np.all(np.abs(np.triu(jac, 0)) < 1e-7)
+        assert np.any(np.abs(np.tril(jac[0], -1)) > 1e-6)
+
+
+def test_masks_single_feature_sees_only_conditions():
+    masks = made_masks(1, [4])
+    assert masks[0].sum() == 0  # input -> hidden cut
+    assert masks[-1].sum() == 4  # hidden (degree 0) -> output allowed
+
+
+@pytest.mark.parametrize("preprocessing", ["standardize", "logit", "none"])
+def test_inverse_and_log_det_against_finite_differences(preprocessing):
+    model, _x, _ = make_flow(preprocessing)
+    randomise(model)
+    bijector = model.distribution().bijector
+    z = tf.constant(np.random.default_rng(1).normal(size=(5, 3)) * 0.5, tf.float32)
+    y = bijector.forward(z)
+    np.testing.assert_allclose(bijector.inverse(y).numpy(), z.numpy(), atol=2e-4)
+    fldj = bijector.forward_log_det_jacobian(z, event_ndims=1).numpy()
+    eps = 1e-2
+    z64 = z.numpy().astype(np.float64)
+    for k in range(len(z64)):
+        jac = np.zeros((3, 3))
+        for j in range(3):
+            dz = np.zeros((2, 3), np.float32)
+            dz[0, j], dz[1, j] = eps, -eps
+            pts = bijector.forward(tf.constant(z64[k] + dz, tf.float32)).numpy().astype(np.float64)
+            jac[:, j] = (pts[0] - pts[1]) / (2 * eps)
+        assert np.linalg.slogdet(jac)[1] == pytest.approx(fldj[k], abs=5e-2)
+
+
+def test_untrained_flow_is_the_fitted_gaussian():
+    model, x, _ = make_flow("standardize")
+    pre = model.spec.preprocessing.scaling
+    exact = stats.multivariate_normal(mean=pre.mean, cov=np.diag(np.square(pre.std))).logpdf(x)
+    np.testing.assert_allclose(model.log_prob(x).numpy(), exact, rtol=1e-5, atol=1e-5)
+
+
+def test_random_permutations_differ_per_block():
+    model, _, _ = make_flow(n_features=3)
+    spec = model.spec
+    assert spec.permutation == "random"
+    wider = FlowModel(
+        FlowSpec(
+            **{
+                **spec.__dict__,
+                "n_features": 8,
+                "n_blocks": 6,
+                "preprocessing": fit_preprocessing(
+                    np.random.default_rng(0).normal(size=(10, 8)), "standardize"
+                ),
+            }
+        )
+    )
+    perms = {tuple(p) for p in wider.permutations}
+    assert len(perms) > 1
+
+
+def test_conditional_flow_uses_its_conditions_and_samples_per_row():
+    model, x, c = make_flow(n_conditions=1)
+    randomise(model)
+    for made in model.mades:
+        made.cond_kernel.assign(made.cond_kernel * 5.0)
+        made.out_kernel.assign(made.out_kernel * 3.0)
+    lp_a = model.log_prob(x[:10], c[:10]).numpy()
+    lp_b = model.log_prob(x[:10], c[:10] + 0.5).numpy()
+    assert not np.allclose(lp_a, lp_b)
+    samples = model.sample(10, c[:10], seed=tf.constant([1, 2])).numpy()
+    assert samples.shape == (10, 3)
+    with pytest.raises(ValueError, match="conditional on 1 labels"):
+        model.log_prob(x[:10])
+
+
+def test_batch_norm_flow_trains_and_evaluates():
+    model, x, _ = make_flow(batch_norm=True)
+    assert np.isfinite(model.log_prob(x, training=True).numpy()).all()
+    assert np.isfinite(model.log_prob(x, training=False).numpy()).all()
+
+
+def test_save_load_round_trip(tmp_path):
+    model, x, c = make_flow(n_conditions=1, preprocessing="logit")
+    randomise(model)
+    save_flow(model, tmp_path / "model")
+    again = load_flow(tmp_path / "model")
+    np.testing.assert_array_equal(model.log_prob(x, c).numpy(), again.log_prob(x, c).numpy())
+    assert again.spec == model.spec
+    assert not list(tmp_path.glob(".*"))  # no temporary folders left behind

@@ -1,0 +1,181 @@
+"""Training loop: learning, resume == uninterrupted, NaN guard, restore-best, checkpoints."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fedhex_hpc.config import parse_config
+from fedhex_hpc.data import load_splits
+from fedhex_hpc.errors import Preempted, TrainingError
+from fedhex_hpc.flows import load_flow
+from fedhex_hpc.runs import RunDir
+from fedhex_hpc.train import Trainer, learning_rate_at, mean_log_prob
+from fedhex_hpc.workflows import build_flow, draw_samples, train_run
+
+from .conftest import small_raw
+
+
+def make_trainer(config, path, resume=False):
+    run = RunDir.open(path) if resume else RunDir.create(path, config)
+    splits = load_splits(config.data, config.run.seed)
+    return Trainer(build_flow(config, splits), config, splits, run), splits
+
+
+def hook_step(trainer: Trainer, at_call: int, action) -> None:
+    """Run ``action(trainer)`` right after training step number ``at_call`` (1-based)."""
+    step, calls = trainer._step, [0]
+
+    def wrapped(*args):
+        loss = step(*args)
+        calls[0] += 1
+        if calls[0] == at_call:
+            action(trainer)
+        return loss
+
+    trainer._step = wrapped
+
+
+def weights(model):
+    return [v.numpy() for v in model.variables]
+
+
+def test_learns_a_correlated_gaussian(tmp_path):
+    rng = np.random.default_rng(0)
+    mean = np.array([1.0, -2.0])
+    cov = np.array([[1.0, 0.8], [0.8, 1.5]])
+    x = rng.multivariate_normal(mean, cov, size=20_000)
+    np.savez(tmp_path / "gauss.npz", a=x[:, 0], b=x[:, 1])
+    config = parse_config(
+        small_raw(
+            data={"source": "file", "path": str(tmp_path / "gauss.npz"), "features": ["a", "b"]},
+            train={"max_epochs": 15, "batch_size": 512, "learning_rate": 5e-3},
+            flow={"n_blocks": 2},
+        )
+    )
+    train_run(config, tmp_path / "run")
+    samples = draw_samples(load_flow(tmp_path / "run" / "model"), 50_000, seed=1)
+    np.testing.assert_allclose(samples.mean(axis=0), mean, atol=0.05)
+    np.testing.assert_allclose(np.cov(samples.T), cov, atol=0.12)
+
+
+@pytest.mark.parametrize("stop_at", [3, 8, 13])  # mid-epoch, at an epoch end, later
+def test_resume_after_preemption_equals_uninterrupted(tmp_path, stop_at):
+    config = parse_config(small_raw(train={"max_epochs": 4, "checkpoint_every": 1}))
+    straight, _ = make_trainer(config, tmp_path / "a")
+    straight.fit()
+
+    stopped, _ = make_trainer(config, tmp_path / "b")
+    hook_step(stopped, stop_at, Trainer.request_stop)
+    with pytest.raises(Preempted, match="checkpoint"):
+        stopped.fit()
+    resumed, _ = make_trainer(config, tmp_path / "b", resume=True)
+    resumed.fit(resume=True)
+
+    for a, b in zip(weights(straight.model), weights(resumed.model), strict=True):
+        np.testing.assert_array_equal(a, b)
+    hist_a, hist_b = (pd.read_csv(tmp_path / r / "history.csv") for r in ("a", "b"))
+    pd.testing.assert_frame_equal(  # the partial epoch's loss is summed in two parts
+        hist_a[["epoch", "loss", "val_loss", "learning_rate"]],
+        hist_b[["epoch", "loss", "val_loss", "learning_rate"]],
+        rtol=1e-6,
+    )
+    assert hist_a["val_loss"].tolist() == hist_b["val_loss"].tolist()
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+    config = parse_config(small_raw(train={"max_epochs": 6, "checkpoint_every": 2}))
+    trainer, splits = make_trainer(config, tmp_path / "run")
+
+    def poison(t):
+        bias = t.model.mades[0].out_bias
+        bias.assign(np.full(bias.shape, np.nan, np.float32))
+
+    hook_step(trainer, 8 * 3 + 2, poison)  # 8 steps per epoch: poisoned during epoch 4
+    with pytest.raises(TrainingError, match="non-finite training loss at epoch 4") as info:
+        trainer.fit()
+    assert "epoch-000002" in str(info.value)
+    assert "\n" not in str(info.value)
+    model = load_flow(tmp_path / "run" / "model")
+    assert np.isfinite(mean_log_prob(model, splits.val))
+
+
+def test_restore_best_always_applies_and_checkpoints_are_pruned(tmp_path):
+    config = parse_config(
+        small_raw(
+            train={
+                "max_epochs": 12,
+                "learning_rate": 2e-2,
+                "checkpoint_every": 1,
+                "keep_checkpoints": 2,
+                "early_stopping": {"patience": 3},
+            }
+        )
+    )
+    result = train_run(config, tmp_path / "run")
+    status = json.loads((tmp_path / "run" / "status.json").read_text())
+    assert status["state"] == "done"
+    model = load_flow(tmp_path / "run" / "model")
+    splits = load_splits(config.data, config.run.seed)
+    assert -mean_log_prob(model, splits.val) == pytest.approx(result.state.best_val, abs=1e-5)
+    best = load_flow(tmp_path / "run" / "checkpoints" / "best")
+    assert -mean_log_prob(best, splits.val) == pytest.approx(result.state.best_val, abs=1e-5)
+    kept = sorted(p.name for p in (tmp_path / "run" / "checkpoints").glob("epoch-*"))
+    assert len(kept) == 2
+    assert kept[-1] == f"epoch-{result.state.epoch:06d}"
+
+
+def test_constant_event_weights_train_like_no_weights_and_negative_weights_run(tmp_path):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(3000, 2))
+    np.savez(
+        tmp_path / "d.npz",
+        a=x[:, 0],
+        b=x[:, 1],
+        w2=np.full(3000, 2.0),
+        wneg=rng.choice([-0.2, 1.0], size=3000, p=[0.1, 0.9]),
+    )
+    finals = {}
+    for weight in ("", "w2", "wneg"):
+        config = parse_config(
+            small_raw(
+                data={
+                    "source": "file",
+                    "path": str(tmp_path / "d.npz"),
+                    "features": ["a", "b"],
+                    "weight": weight,
+                }
+            )
+        )
+        trainer, _ = make_trainer(config, tmp_path / f"run{weight}")
+        trainer.fit()
+        finals[weight] = weights(trainer.model)
+    for a, b in zip(finals[""], finals["w2"], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    assert all(np.isfinite(v).all() for v in finals["wneg"])
+
+
+def test_learning_rate_schedules_count_epochs():
+    config = parse_config(
+        {
+            "train": {
+                "learning_rate": 1e-3,
+                "schedule": {
+                    "kind": "polynomial",
+                    "final_learning_rate": 1e-4,
+                    "decay_epochs": 100,
+                    "power": 0.5,
+                },
+            }
+        }
+    )
+    assert learning_rate_at(0, config.train) == pytest.approx(1e-3)
+    assert learning_rate_at(100, config.train) == pytest.approx(1e-4)
+    assert learning_rate_at(500, config.train) == pytest.approx(1e-4)
+    assert learning_rate_at(75, config.train) == pytest.approx(9e-4 * 0.5 + 1e-4)
+    for kind in ("exponential", "cosine"):
+        cfg = parse_config({"train": {"schedule": {"kind": kind, "decay_epochs": 10}}}).train
+        assert learning_rate_at(10, cfg) == pytest.approx(cfg.schedule.final_learning_rate)
