@@ -84,6 +84,7 @@ class FlowConfig:
     preprocessing: Literal["standardize", "logit", "none"] = "standardize"
     logit_alpha: float = field(default=0.05, metadata=_meta(0, exclusive=True))
     noise_std: float = field(default=0.0, metadata=_meta(0))
+    identity_init: bool = False
 
 
 @dataclass

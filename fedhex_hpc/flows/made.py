@@ -63,8 +63,10 @@ def made_masks(n_features: int, hidden_units: Sequence[int]) -> list[np.ndarray]
 class MADE(tf.Module):
     """Masked dense network mapping x (and optional conditions) to (shift, log_scale).
 
-    The output layer starts at zero, so an untrained block is the identity map.
-    The log-scale is soft-clamped to (-bound, bound) with bound * tanh(s / bound),
+    All kernels start Glorot-uniform. With ``identity_init`` the output layer starts
+    at zero instead, so an untrained block is the identity map; that is a saddle
+    for features that are independent of the ones before them (the symmetric start
+    gives no gradient towards using them), so it is not the default. The log-scale is soft-clamped to (-bound, bound) with bound * tanh(s / bound),
     which keeps training from diverging on steep densities.
     """
 
@@ -76,6 +78,7 @@ class MADE(tf.Module):
         activation: str,
         log_scale_bound: float,
         seed: int,
+        identity_init: bool = False,
         name: str | None = None,
     ) -> None:
         super().__init__(name=name)
@@ -100,7 +103,11 @@ class MADE(tf.Module):
         )
         # Shift and log-scale share one matmul: the output mask is tiled twice.
         self.out_mask = tf.constant(np.concatenate([masks[-1], masks[-1]], axis=1))
-        self.out_kernel = tf.Variable(tf.zeros([widths[-1], 2 * n_features]), name="out_kernel")
+        out_shape = (widths[-1], 2 * n_features)
+        self.out_kernel = tf.Variable(
+            tf.zeros(out_shape) if identity_init else init(seed=seed + 2000)(out_shape),
+            name="out_kernel",
+        )
         self.out_bias = tf.Variable(tf.zeros([2 * n_features]), name="out_bias")
         self._memo: tuple | None = None
 

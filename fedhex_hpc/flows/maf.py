@@ -41,6 +41,7 @@ class FlowSpec:
     condition_scaling: Standardization
     feature_names: list[str] = field(default_factory=list)
     condition_names: list[str] = field(default_factory=list)
+    identity_init: bool = False
 
     def to_dict(self) -> dict:
         """JSON-serialisable form."""
@@ -84,6 +85,7 @@ class FlowModel(tf.Module):
                 spec.activation,
                 spec.log_scale_bound,
                 seed=spec.seed * 1009 + 17 * i,
+                identity_init=spec.identity_init,
                 name=f"made_{i}",
             )
             for i in range(spec.n_blocks)

@@ -36,6 +36,7 @@ def build_flow(config: Config, splits: Splits) -> FlowModel:
         condition_scaling=cond_scaling,
         feature_names=list(splits.feature_names),
         condition_names=list(splits.condition_names),
+        identity_init=flow.identity_init,
     )
     return FlowModel(spec)
 
