@@ -66,7 +66,9 @@ class MADE(tf.Module):
     All kernels start Glorot-uniform. With ``identity_init`` the output layer starts
     at zero instead, so an untrained block is the identity map; that is a saddle
     for features that are independent of the ones before them (the symmetric start
-    gives no gradient towards using them), so it is not the default. The log-scale is soft-clamped to (-bound, bound) with bound * tanh(s / bound),
+    gives no gradient towards using them), so it is not the default.
+
+    The log-scale is soft-clamped to (-bound, bound) with bound * tanh(s / bound),
     which keeps training from diverging on steep densities.
     """
 
