@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from fedhex_hpc import __version__
+from fedhex_hpc.cli_data import add_data_commands
 from fedhex_hpc.errors import (
     PREEMPTED_EXIT_CODE,
     ConfigError,
@@ -158,6 +159,8 @@ def _parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser("evaluate", help="metrics.json and plots for a run")
     evaluate.add_argument("run_dir")
     evaluate.set_defaults(func=_cmd_evaluate)
+
+    add_data_commands(sub)
 
     targets = sub.add_parser("targets", help="known target distributions")
     targets.add_argument("action", choices=["list"])

@@ -53,10 +53,14 @@ class DataConfig:
 
     ``source: target`` draws seeded samples from a known distribution;
     ``source: file`` reads named columns from a ``.npy``/``.npz``/HDF5 file and
-    splits it by a seeded permutation.
+    splits it by a seeded permutation; ``source: dataset`` reads a dataset folder
+    made by ``fedhex data convert`` (columns default to the roles in its
+    manifest; ``classes`` and ``region`` select events, the region on
+    ``region_column``, by default the first condition). A training split larger
+    than ``memory_budget_mb`` is streamed from its shards through a shuffle buffer.
     """
 
-    source: Literal["target", "file"] = "target"
+    source: Literal["target", "file", "dataset"] = "target"
     target: str = "dim2/three_in_row"
     target_params: dict[str, Any] = field(default_factory=dict)
     n_train: int = field(default=30_720, metadata=_meta(1))
@@ -69,6 +73,12 @@ class DataConfig:
     weight: str = ""
     val_fraction: float = field(default=0.1, metadata=_meta(0, exclusive=True))
     test_fraction: float = field(default=0.1, metadata=_meta(0, exclusive=True))
+    classes: list[Literal["background", "signal"]] = field(default_factory=list)
+    region: Literal["all", "signal", "sideband"] = "all"
+    region_column: str = ""
+    signal_region: list[float] = field(default_factory=lambda: [3.3, 3.7])
+    memory_budget_mb: int = field(default=4096, metadata=_meta(0))
+    shuffle_buffer: int = field(default=262_144, metadata=_meta(1))
 
 
 @dataclass
@@ -265,6 +275,10 @@ def parse_config(raw: dict | None, overrides: list[str] | tuple[str, ...] = ()) 
 
 def _check_consistency(config: Config) -> None:
     data = config.data
+    if data.source == "dataset" and not data.path:
+        raise ConfigError("data.path must name a dataset folder when data.source is 'dataset'")
+    if len(data.signal_region) != 2 or data.signal_region[0] >= data.signal_region[1]:
+        raise ConfigError(f"data.signal_region must be [low, high], got {data.signal_region}")
     if data.source == "file":
         if not data.path:
             raise ConfigError("data.path must name a file when data.source is 'file'")

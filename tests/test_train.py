@@ -10,6 +10,7 @@ import pytest
 
 from fedhex_hpc.config import parse_config
 from fedhex_hpc.data import load_splits
+from fedhex_hpc.data.training import load_training_data
 from fedhex_hpc.errors import Preempted, TrainingError
 from fedhex_hpc.flows import load_flow
 from fedhex_hpc.runs import RunDir
@@ -21,8 +22,8 @@ from .conftest import small_raw
 
 def make_trainer(config, path, resume=False):
     run = RunDir.open(path) if resume else RunDir.create(path, config)
-    splits = load_splits(config.data, config.run.seed)
-    return Trainer(build_flow(config, splits), config, splits, run), splits
+    data = load_training_data(config.data, config.run.seed, config.train.batch_size)
+    return Trainer(build_flow(config, data), config, data, run), data
 
 
 def hook_step(trainer: Trainer, at_call: int, action) -> None:
@@ -88,7 +89,7 @@ def test_resume_after_preemption_equals_uninterrupted(tmp_path, stop_at):
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     config = parse_config(small_raw(train={"max_epochs": 6, "checkpoint_every": 2}))
-    trainer, splits = make_trainer(config, tmp_path / "run")
+    trainer, data = make_trainer(config, tmp_path / "run")
 
     def poison(t):
         bias = t.model.mades[0].out_bias
@@ -100,7 +101,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     assert "epoch-000002" in str(info.value)
     assert "\n" not in str(info.value)
     model = load_flow(tmp_path / "run" / "model")
-    assert np.isfinite(mean_log_prob(model, splits.val))
+    assert np.isfinite(mean_log_prob(model, data.val))
 
 
 def test_restore_best_always_applies_and_checkpoints_are_pruned(tmp_path):

@@ -1,4 +1,4 @@
-"""Training data: known-target samples and named columns of files, split by seed."""
+"""Data: known-target samples, named columns of files, and converted dataset folders."""
 
 from __future__ import annotations
 

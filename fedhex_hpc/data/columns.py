@@ -28,7 +28,7 @@ def _missing(path: Path, where: str, name: str, available: list[str]) -> DataErr
     )
 
 
-def _read_hdf5(path: Path, names: list[str], key: str) -> dict[str, np.ndarray]:
+def _read_hdf5(path: Path, names: list[str], key: str, rows: slice) -> dict[str, np.ndarray]:
     import h5py
 
     try:
@@ -47,17 +47,21 @@ def _read_hdf5(path: Path, names: list[str], key: str) -> dict[str, np.ndarray]:
             for name in names:
                 if name not in fields:
                     raise _missing(path, where, name, fields)
-            data = node[()]
+            data = node[rows]
             return {name: np.asarray(data[name]) for name in names}
         available = [k for k, v in node.items() if isinstance(v, h5py.Dataset)]
         for name in names:
             if name not in available:
                 raise _missing(path, where, name, available)
-        return {name: np.asarray(node[name][()]).reshape(-1) for name in names}
+        return {name: np.asarray(node[name][rows]).reshape(-1) for name in names}
 
 
-def read_columns(path: str | Path, names: list[str], key: str = "") -> dict[str, np.ndarray]:
-    """Return the columns ``names`` of the file ``path`` as 1-D arrays.
+def read_columns(
+    path: str | Path, names: list[str], key: str = "", rows: slice = slice(None)
+) -> dict[str, np.ndarray]:
+    """Return the rows ``rows`` of the columns ``names`` of the file ``path`` as 1-D arrays.
+
+    HDF5 files are read only for the requested rows; numpy files are loaded whole.
 
     Raises:
         DataError: the file is missing or unreadable, or a column is absent (the
@@ -68,7 +72,7 @@ def read_columns(path: str | Path, names: list[str], key: str = "") -> dict[str,
         raise DataError(f"data file {path} does not exist")
     suffix = path.suffix.lower()
     if suffix in HDF5_SUFFIXES:
-        columns = _read_hdf5(path, names, key)
+        columns = _read_hdf5(path, names, key, rows)
     elif suffix in (".npy", ".npz"):
         try:
             loaded = np.load(path, allow_pickle=False)
@@ -82,7 +86,7 @@ def read_columns(path: str | Path, names: list[str], key: str = "") -> dict[str,
         for name in names:
             if name not in available:
                 raise _missing(path, "", name, available)
-        columns = {name: np.asarray(loaded[name]).reshape(-1) for name in names}
+        columns = {name: np.asarray(loaded[name]).reshape(-1)[rows] for name in names}
     else:
         raise DataError(f"{path}: unsupported file type {suffix!r}; expected .npy, .npz or .h5")
     lengths = {len(v) for v in columns.values()}

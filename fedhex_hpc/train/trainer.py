@@ -18,7 +18,8 @@ import numpy as np
 
 from fedhex_hpc._tf import tf
 from fedhex_hpc.config import Config
-from fedhex_hpc.data import Arrays, Splits
+from fedhex_hpc.data import Arrays
+from fedhex_hpc.data.training import TrainingData
 from fedhex_hpc.errors import Preempted, TrainingError
 from fedhex_hpc.flows import FlowModel, save_flow
 from fedhex_hpc.runs import RunDir
@@ -86,20 +87,20 @@ def _compiled_log_prob(model: FlowModel):
 
 
 class Trainer:
-    """Trains ``model`` on ``splits`` as ``config.train`` says, writing into ``run``."""
+    """Trains ``model`` on ``data`` as ``config.train`` says, writing into ``run``."""
 
     def __init__(
         self,
         model: FlowModel,
         config: Config,
-        splits: Splits,
+        data: TrainingData,
         run: RunDir,
         stream: TextIO | None = None,
     ) -> None:
         self.model = model
         self.config = config
         self.cfg = config.train
-        self.splits = splits
+        self.data = data
         self.run = run
         self.stream = stream
         self.stop_requested = False
@@ -108,8 +109,7 @@ class Trainer:
         self.best = WeightCopy(model.variables)
         self.store = CheckpointStore(run.checkpoints, self.cfg.keep_checkpoints)
         self.history = History(run.history_file)
-        train = splits.train
-        self._weight_norm = 1.0 if train.weight is None else float(np.mean(train.weight))
+        self._weight_norm = data.weight_mean
         if self._weight_norm <= 0:
             raise TrainingError("the training event weights sum to a non-positive value")
         self._step = build_train_step(
@@ -135,11 +135,6 @@ class Trainer:
         self.history.truncate(state.epoch)
         self._exported_best_epoch = state.best_epoch
         return state
-
-    def _epoch_order(self, epoch: int, n: int) -> np.ndarray:
-        if not self.cfg.shuffle:
-            return np.arange(n)
-        return np.random.default_rng([self.config.run.seed, 1, epoch]).permutation(n)
 
     def _checkpoint(self, state: TrainState) -> None:
         self.store.save(state, self.objects)
@@ -178,9 +173,8 @@ class Trainer:
         state = self._restore() if resume else TrainState()
         if not resume:
             self.history.truncate(0)
-        train = self.splits.train
-        n = len(train)
-        steps = math.ceil(n / cfg.batch_size)
+        batches = self.data.train
+        n, steps = batches.events_per_epoch, batches.steps_per_epoch
         progress = Progress(cfg.max_epochs, cfg.log_every, self.stream)
         writer = tf.summary.create_file_writer(str(self.run.tensorboard))
         reason = "completed"
@@ -188,11 +182,9 @@ class Trainer:
             epoch = state.epoch
             learning_rate = learning_rate_at(epoch, cfg)
             self.optimizer.learning_rate.assign(learning_rate)
-            order = self._epoch_order(epoch, n)
             started = time.perf_counter()
-            losses = []
-            for step in range(state.step, steps):
-                batch = train.take(order[step * cfg.batch_size : (step + 1) * cfg.batch_size])
+            losses, events = [], 0
+            for step, batch in enumerate(batches.epoch(epoch, state.step), start=state.step):
                 seed = tf.constant([self.config.run.seed, epoch * steps + step], tf.int64)
                 loss = self._step(
                     tf.constant(batch.x),
@@ -201,12 +193,10 @@ class Trainer:
                     seed,
                 )
                 losses.append(loss * len(batch))
+                events += len(batch)
                 if self.stop_requested:
                     state.loss_sum += float(tf.add_n(losses))
-                    state.loss_count += sum(
-                        min(cfg.batch_size, n - s * cfg.batch_size)
-                        for s in range(state.step, step + 1)
-                    )
+                    state.loss_count += events
                     state.step = step + 1
                     state.seconds += time.perf_counter() - started
                     self.store.save(state, self.objects)
@@ -215,9 +205,9 @@ class Trainer:
                         f"checkpoint {state.name} written"
                     )
             train_loss = (state.loss_sum + (float(tf.add_n(losses)) if losses else 0.0)) / n
-            val_loss = -mean_log_prob(self.model, self.splits.val)
+            val_loss = -mean_log_prob(self.model, self.data.val)
             seconds = time.perf_counter() - started
-            events_per_s = (n - state.loss_count) / seconds
+            events_per_s = events / seconds
             state = TrainState(
                 epoch=epoch + 1,
                 best_val=state.best_val,

@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fedhex_hpc.data import Arrays, load_splits
+from fedhex_hpc.data import Arrays
+from fedhex_hpc.data.training import load_test_split
 from fedhex_hpc.errors import RunDirError
 from fedhex_hpc.evaluate import (
     bounds_from_samples,
@@ -86,7 +87,7 @@ def evaluate_run(run_dir: str | Path) -> dict[str, Any]:
     config = run.config()
     seed = config.run.seed
     model = load_flow(run.model)
-    test = load_splits(config.data, seed).test
+    test = load_test_split(config.data, seed)
     metrics: dict[str, Any] = {"n_test": len(test)}
     log_q = log_prob_batched(model, test)
     metrics["test_log_likelihood"] = mean_log_likelihood(log_q, test.weight).to_dict()

@@ -7,7 +7,7 @@ from typing import TextIO
 
 from fedhex_hpc._tf import tf
 from fedhex_hpc.config import Config
-from fedhex_hpc.data import Splits, check_finite, load_splits
+from fedhex_hpc.data.training import TrainingData, load_training_data
 from fedhex_hpc.flows import FlowModel, FlowSpec, Standardization, fit_preprocessing
 from fedhex_hpc.runs import RunDir
 from fedhex_hpc.train import Preempted, Trainer, TrainResult, stop_on_signals
@@ -15,10 +15,10 @@ from fedhex_hpc.train import Preempted, Trainer, TrainResult, stop_on_signals
 __all__ = ["build_flow", "train_run"]
 
 
-def build_flow(config: Config, splits: Splits) -> FlowModel:
-    """A fresh flow whose preprocessing constants are fitted on the training split."""
+def build_flow(config: Config, data: TrainingData) -> FlowModel:
+    """A fresh flow whose preprocessing constants are fitted on the training data."""
     flow = config.flow
-    train = splits.train
+    train = data.fit_sample
     cond_scaling = (
         Standardization.fit(train.cond) if train.cond is not None else Standardization.identity(0)
     )
@@ -34,8 +34,8 @@ def build_flow(config: Config, splits: Splits) -> FlowModel:
         seed=config.run.seed,
         preprocessing=fit_preprocessing(train.x, flow.preprocessing, flow.logit_alpha),
         condition_scaling=cond_scaling,
-        feature_names=list(splits.feature_names),
-        condition_names=list(splits.condition_names),
+        feature_names=list(data.feature_names),
+        condition_names=list(data.condition_names),
         identity_init=flow.identity_init,
     )
     return FlowModel(spec)
@@ -63,10 +63,10 @@ def train_run(
     run.write_environment()
     if config.train.deterministic:
         tf.config.experimental.enable_op_determinism()
-    splits = load_splits(config.data, config.run.seed)
-    for name, split in (("training", splits.train), ("validation", splits.val)):
-        check_finite(split.x, f"{name} features")
-    trainer = Trainer(build_flow(config, splits), config, splits, run, stream)
+    data = load_training_data(
+        config.data, config.run.seed, config.train.batch_size, config.train.shuffle
+    )
+    trainer = Trainer(build_flow(config, data), config, data, run, stream)
     run.set_status("running")
     try:
         with stop_on_signals(trainer.request_stop):

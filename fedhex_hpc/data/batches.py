@@ -1,0 +1,84 @@
+"""Batches for training: the same interface for arrays in memory and shards on disk.
+
+Every epoch is determined by (seed, epoch): the order of events, and for
+data-parallel training the part each rank sees. With ``size`` ranks, each rank
+takes a disjoint slice of the epoch's permutation and every rank runs exactly the
+same number of steps (unequal step counts hang collective all-reduces).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from fedhex_hpc.data.arrays import Arrays
+
+__all__ = ["SINGLE_PROCESS", "BatchSource", "InMemoryBatches", "RankInfo"]
+
+
+@dataclass(frozen=True)
+class RankInfo:
+    """This process's place among data-parallel workers."""
+
+    rank: int = 0
+    size: int = 1
+
+
+SINGLE_PROCESS = RankInfo()
+
+
+class BatchSource(Protocol):
+    """What the trainer iterates over."""
+
+    steps_per_epoch: int
+    events_per_epoch: int
+
+    def epoch(self, epoch: int, start_step: int = 0) -> Iterator[Arrays]:
+        """The batches of ``epoch`` from step ``start_step`` on."""
+        ...
+
+
+class InMemoryBatches:
+    """Shuffled batches of arrays held in memory; this rank's disjoint share each epoch.
+
+    With one rank the last, partial batch is kept; with several ranks every rank
+    gets ``n // size`` events (the remainder is left out of that epoch, a different
+    remainder each epoch) so step counts agree.
+    """
+
+    def __init__(
+        self,
+        data: Arrays,
+        batch_size: int,
+        seed: int,
+        shuffle: bool = True,
+        ranks: RankInfo = SINGLE_PROCESS,
+    ) -> None:
+        self.data = data
+        self.batch_size = batch_size
+        self.seed = seed
+        self.shuffle = shuffle
+        self.ranks = ranks
+        self.events_per_epoch = len(data) // ranks.size
+        self.steps_per_epoch = math.ceil(self.events_per_epoch / batch_size)
+
+    def order(self, epoch: int) -> np.ndarray:
+        """Indices of this rank's events in ``epoch``, in training order."""
+        n = len(self.data)
+        perm = (
+            np.random.default_rng([self.seed, 1, epoch]).permutation(n)
+            if self.shuffle
+            else np.arange(n)
+        )
+        per_rank = self.events_per_epoch
+        return perm[self.ranks.rank * per_rank : (self.ranks.rank + 1) * per_rank]
+
+    def epoch(self, epoch: int, start_step: int = 0) -> Iterator[Arrays]:
+        """The batches of ``epoch`` from step ``start_step`` on."""
+        order = self.order(epoch)
+        for step in range(start_step, self.steps_per_epoch):
+            yield self.data.take(order[step * self.batch_size : (step + 1) * self.batch_size])

@@ -1,0 +1,251 @@
+"""Convert a source into a dataset folder with Dask, one task per partition.
+
+Each task reads its partition, drops (or, with ``strict``, rejects) rows with
+NaN/Inf, assigns every row to train/val/test by a generator seeded with
+(seed, partition index) — never by row order — writes one shard per split and
+class, and finally a small record of what it wrote under ``.partial/``. The
+manifest is assembled from those records and written last, so a killed
+conversion leaves no manifest; rerunning the same command skips the partitions
+that have a record and finishes the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import fedhex_hpc
+from fedhex_hpc.data.cluster import ClusterOptions, dask_client
+from fedhex_hpc.data.manifest import MANIFEST, Manifest, ShardEntry
+from fedhex_hpc.data.shards import ColumnStats, sha256_file, write_shard
+from fedhex_hpc.data.sources.base import CLASS_NAMES, Column, Partition, Source
+from fedhex_hpc.errors import DataError
+from fedhex_hpc.io_utils import write_json_atomic
+
+__all__ = ["SPLITS", "convert"]
+
+SPLITS = ("train", "val", "test")
+PARTIAL = ".partial"
+
+
+def _stats_by_column(values: np.ndarray, names: list[str]) -> dict[str, dict]:
+    return {name: ColumnStats.of(values[:, j]).to_dict() for j, name in enumerate(names)}
+
+
+def _convert_partition(
+    part: Partition,
+    out: Path,
+    columns: list[Column],
+    seed: int,
+    val_fraction: float,
+    test_fraction: float,
+    strict: bool,
+) -> dict[str, Any]:
+    frame = part.read()
+    stored = [c.name for c in columns if c.role != "class"]
+    missing = [n for n in stored if n not in frame.columns]
+    if missing:
+        raise DataError(f"{part.description}: columns {missing} missing from what was read")
+    values = frame[stored].to_numpy(dtype=np.float32)
+    labels = (
+        frame["class"].to_numpy().astype(np.int64)
+        if "class" in frame.columns
+        else np.zeros(len(frame), np.int64)
+    )
+    finite = np.isfinite(values).all(axis=1)
+    dropped = int((~finite).sum())
+    if dropped and strict:
+        raise DataError(f"{part.description}: {dropped} rows with NaN or Inf values (--strict)")
+    values, labels = values[finite], labels[finite]
+    u = np.random.default_rng([seed, part.index]).random(len(values))
+    split_of = np.where(u < test_fraction, 2, np.where(u < test_fraction + val_fraction, 1, 0))
+    record: dict[str, Any] = {
+        "index": part.index,
+        "rows_read": len(frame),
+        "dropped_non_finite": dropped,
+        "shards": [],
+        "stats": {},
+    }
+    for code, split in enumerate(SPLITS):
+        in_split = split_of == code
+        record["stats"][split] = _stats_by_column(values[in_split], stored)
+        for label, cls in CLASS_NAMES.items():
+            rows = values[in_split & (labels == label)]
+            if not len(rows):
+                continue
+            rel = Path("shards") / split / cls / f"part-{part.index:05d}.h5"
+            write_shard(out / rel, rows, stored)
+            record["shards"].append(
+                asdict(
+                    ShardEntry(
+                        str(rel),
+                        split,
+                        cls,
+                        len(rows),
+                        (out / rel).stat().st_size,
+                        sha256_file(out / rel),
+                    )
+                )
+            )
+    write_json_atomic(out / PARTIAL / f"part-{part.index:05d}.json", record)
+    return record
+
+
+def _source_entry(path: Path) -> dict[str, Any]:
+    return {"path": str(path), "bytes": path.stat().st_size, "sha256": sha256_file(path)}
+
+
+def _merge_stats(records: list[dict]) -> dict[str, dict[str, dict]]:
+    merged: dict[str, dict[str, ColumnStats]] = {}
+    for record in records:
+        for split, columns in record["stats"].items():
+            target = merged.setdefault(split, {})
+            for name, d in columns.items():
+                target[name] = target.get(name, ColumnStats()).merge(ColumnStats.from_dict(d))
+    return {s: {n: st.to_dict() for n, st in cols.items()} for s, cols in merged.items()}
+
+
+def _check_options(out: Path, options: dict, overwrite: bool) -> None:
+    if (out / MANIFEST).exists():
+        if not overwrite:
+            raise DataError(f"{out} is already a complete dataset; pass --overwrite to rebuild it")
+        shutil.rmtree(out)
+    stamp = out / PARTIAL / "options.json"
+    if stamp.exists():
+        previous = json.loads(stamp.read_text(encoding="utf-8"))
+        if previous != options:
+            if not overwrite:
+                changed = sorted(k for k in options if previous.get(k) != options[k])
+                raise DataError(
+                    f"{out} holds an interrupted conversion with other options "
+                    f"({', '.join(changed)}); rerun it unchanged, or pass --overwrite"
+                )
+            shutil.rmtree(out)
+    write_json_atomic(stamp, options)
+
+
+class _ProgressLines:
+    """Periodic progress lines (every 10 % or 15 s), overwritten in place on a TTY."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.started = self.last = time.monotonic()
+        self.last_fraction = 0.0
+        self.live = sys.stdout.isatty()
+
+    def update(self, done: int, rows: int) -> None:
+        now = time.monotonic()
+        fraction = done / self.total
+        line = (
+            f"converted {done}/{self.total} partitions ({fraction:.0%}), {rows:,} rows, "
+            f"{now - self.started:.0f} s"
+        )
+        if self.live:
+            print("\r" + line, end="\n" if done == self.total else "", flush=True)
+        elif fraction - self.last_fraction >= 0.1 or now - self.last > 15 or done == self.total:
+            print(line, flush=True)
+            self.last, self.last_fraction = now, fraction
+
+
+def convert(
+    source: Source,
+    out: str | Path,
+    *,
+    seed: int = 1,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.1,
+    strict: bool = False,
+    overwrite: bool = False,
+    cluster: ClusterOptions | None = None,
+) -> Manifest:
+    """Convert ``source`` into the dataset folder ``out`` and return its manifest.
+
+    Raises:
+        DataError: bad input, a finished dataset in the way, or an interrupted
+            conversion with other options.
+    """
+    out = Path(out)
+    if not 0 < val_fraction + test_fraction < 1:
+        raise DataError("val_fraction + test_fraction must be between 0 and 1")
+    partitions = source.partitions()
+    if not partitions:
+        raise DataError(f"{source.name}: the input holds no events")
+    options = {
+        "source": source.name,
+        "columns": [asdict(c) for c in source.columns],
+        "partitions": [p.description for p in partitions],
+        "seed": seed,
+        "val_fraction": val_fraction,
+        "test_fraction": test_fraction,
+        "strict": strict,
+    }
+    _check_options(out, options, overwrite)
+    done = {
+        int(p.stem.split("-")[1]): json.loads(p.read_text(encoding="utf-8"))
+        for p in (out / PARTIAL).glob("part-*.json")
+    }
+    todo = [p for p in partitions if p.index not in done]
+    if done:
+        print(
+            f"resuming: {len(done)} of {len(partitions)} partitions already converted", flush=True
+        )
+    progress = _ProgressLines(len(partitions))
+    with dask_client(cluster or ClusterOptions()) as client:
+        from distributed import as_completed
+
+        futures = client.map(
+            _convert_partition,
+            todo,
+            out=out,
+            columns=source.columns,
+            seed=seed,
+            val_fraction=val_fraction,
+            test_fraction=test_fraction,
+            strict=strict,
+            pure=False,
+        )
+        source_futures = client.map(_source_entry, source.source_files(), pure=False)
+        rows = sum(r["rows_read"] for r in done.values())
+        for future in as_completed(futures):
+            record = future.result()
+            done[record["index"]] = record
+            rows += record["rows_read"]
+            progress.update(len(done), rows)
+        sources = client.gather(source_futures)
+    records = [done[p.index] for p in partitions]
+    dropped = sum(r["dropped_non_finite"] for r in records)
+    if dropped:
+        print(f"dropped {dropped:,} rows with NaN or Inf values (use --strict to fail instead)")
+    shards = [ShardEntry(**s) for r in records for s in r["shards"]]
+    splits = {
+        split: {
+            cls: sum(s.rows for s in shards if s.split == split and s.cls == cls)
+            for cls in CLASS_NAMES.values()
+        }
+        for split in SPLITS
+    }
+    if not shards:
+        raise DataError(f"{source.name}: no events left after dropping NaN/Inf rows")
+    manifest = Manifest(
+        source=source.name,
+        columns=[asdict(c) for c in source.columns if c.role != "class"],
+        splits=splits,
+        shards=shards,
+        stats=_merge_stats(records),
+        sources=sources,
+        options=options,
+        dropped_non_finite=dropped,
+        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        command=sys.argv,
+        package_version=fedhex_hpc.__version__,
+    )
+    manifest.write(out)
+    shutil.rmtree(out / PARTIAL, ignore_errors=True)
+    return manifest

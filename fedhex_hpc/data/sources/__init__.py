@@ -1,0 +1,1 @@
+"""Input sources the dataset store converts: LHCO, MiniBooNE, ROOT."""
