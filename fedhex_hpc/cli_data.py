@@ -23,6 +23,7 @@ def _columns_source(args: argparse.Namespace):
         args.weight,
         args.class_column,
         args.key,
+        args.chunk_rows,
     )
 
 
@@ -32,12 +33,142 @@ def _add_columns_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weight", default="", help="per-event weight column")
     parser.add_argument("--class-column", default="", help="column with 1 = signal, 0 = background")
     parser.add_argument("--key", default="", help="HDF5 group or compound dataset")
+    parser.add_argument("--chunk-rows", type=int, default=1_000_000, help="rows per partition")
+
+
+def _expressions(items: list[str], option: str) -> dict[str, str]:
+    """``NAME=EXPRESSION`` (or a bare branch name) -> {name: expression}."""
+    from fedhex_hpc.errors import ConfigError
+
+    out = {}
+    for item in items:
+        name, sep, expression = item.partition("=")
+        if not name:
+            raise ConfigError(f"{option} expects NAME=EXPRESSION or a branch name, got {item!r}")
+        out[name] = expression if sep else name
+    return out
+
+
+def _add_root_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tree", required=True, help="TTree name, e.g. Events")
+    parser.add_argument(
+        "--feature",
+        action="append",
+        default=[],
+        required=True,
+        metavar="NAME=EXPR",
+        help="feature column: a branch or an expression, "
+        "e.g. m=TwoProng_massPi0[CBL_RecoPhi_twoprongindex]",
+    )
+    parser.add_argument(
+        "--condition",
+        action="append",
+        default=[],
+        metavar="NAME=EXPR",
+        help="condition (label) column, e.g. phi_mass=GenPhi_mass[0]",
+    )
+    parser.add_argument("--weight", default=None, help="per-event weight expression")
+    parser.add_argument("--cut", default=None, help="selection, e.g. (CBL_Region == 1)")
+    parser.add_argument("--step-size", default="100 MB", help="entries or bytes per partition")
+
+
+def _root_source(args: argparse.Namespace):
+    from fedhex_hpc.data.sources.root import RootSource
+
+    return RootSource(
+        args.input,
+        args.tree,
+        _expressions(args.feature, "--feature"),
+        _expressions(args.condition, "--condition"),
+        args.weight,
+        args.cut,
+        int(args.step_size) if args.step_size.isdigit() else args.step_size,
+    )
+
+
+def _add_chunk_args(default: int) -> Callable[[argparse.ArgumentParser], None]:
+    def add(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--chunk-rows", type=int, default=default, help="rows per partition")
+
+    return add
+
+
+def _lhco_raw_source(args: argparse.Namespace):
+    from fedhex_hpc.data.sources.lhco import LHCORawSource
+
+    return LHCORawSource(args.input[0], args.chunk_rows)
+
+
+def _lhco_tables_source(args: argparse.Namespace):
+    from fedhex_hpc.data.sources.lhco import LHCOTableSource
+
+    return LHCOTableSource(args.input, args.chunk_rows)
+
+
+def _lhco_features_source(args: argparse.Namespace):
+    from fedhex_hpc.data.sources.lhco import LHCOFeaturesSource
+
+    return LHCOFeaturesSource(args.input[0], args.chunk_rows)
+
+
+def _add_miniboone_args(parser: argparse.ArgumentParser) -> None:
+    _add_chunk_args(50_000)(parser)
+    parser.add_argument("--keep-outliers", action="store_true", help="keep events with -999")
+    parser.add_argument(
+        "--drop-discrete", action="store_true", help="drop the 7 discrete features (50 -> 43)"
+    )
+
+
+def _miniboone_source(args: argparse.Namespace):
+    from fedhex_hpc.data.sources.miniboone import MiniBooNESource
+
+    return MiniBooNESource(
+        args.input[0], not args.keep_outliers, args.drop_discrete, args.chunk_rows
+    )
 
 
 #: source name -> (help, add its arguments, build it from parsed arguments)
 SOURCES: dict[str, tuple[str, Callable, Callable]] = {
+    "lhco": (
+        "LHC Olympics R&D raw file (pandas fixed format, 2100 particle columns + label)",
+        _add_chunk_args(8_192),
+        _lhco_raw_source,
+    ),
+    "lhco-tables": (
+        "the seed's events_anomalydetection_{background|signal}_table_{split}.h5 files",
+        _add_chunk_args(10_000),
+        _lhco_tables_source,
+    ),
+    "lhco-features": (
+        "events_anomalydetection_v2.features.h5 -> ANODE/CATHODE features, mjj condition",
+        _add_chunk_args(100_000),
+        _lhco_features_source,
+    ),
+    "miniboone": ("UCI MiniBooNE_PID.txt", _add_miniboone_args, _miniboone_source),
+    "root": (
+        "ROOT TTrees (files or folders), branches or expressions",
+        _add_root_args,
+        _root_source,
+    ),
     "columns": ("named columns of a .npy/.npz/HDF5 file", _add_columns_args, _columns_source),
 }
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from fedhex_hpc.data.generate_lhco import generate
+
+    print("generating SYNTHETIC events in the LHC Olympics file layout (not real data)")
+    for path in generate(args.kind, args.output, args.n, args.seed):
+        print(f"wrote {path}")
+    return 0
+
+
+def _cmd_fetch(args: argparse.Namespace) -> int:
+    from fedhex_hpc.data.fetch import fetch
+
+    for path in fetch(args.name, args.dest, args.base_url, args.file or None):
+        print(f"have {path}")
+    return 0
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
@@ -103,6 +234,22 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
         parser.add_argument("--scheduler", default="", help="address of an existing Dask scheduler")
         parser.add_argument("--profile", default="", help="site profile for Dask on Slurm")
         parser.set_defaults(func=_cmd_convert)
+
+    generate = commands.add_parser(
+        "generate", help="write synthetic files in the exact LHC Olympics layouts"
+    )
+    generate.add_argument("kind", choices=["raw", "tables", "features"])
+    generate.add_argument("-o", "--output", required=True, type=Path, help="output folder")
+    generate.add_argument("-n", type=int, required=True, help="events (per file for tables)")
+    generate.add_argument("--seed", type=int, default=0)
+    generate.set_defaults(func=_cmd_generate)
+
+    fetch = commands.add_parser("fetch", help="download public input files, resumable")
+    fetch.add_argument("name", choices=["lhco"])
+    fetch.add_argument("--dest", type=Path, default=Path("data"), help="download folder")
+    fetch.add_argument("--file", action="append", default=[], help="only this file")
+    fetch.add_argument("--base-url", default=None, help="mirror folder instead of Zenodo")
+    fetch.set_defaults(func=_cmd_fetch)
 
     info = commands.add_parser("info", help="describe a dataset")
     info.add_argument("dataset", type=Path)

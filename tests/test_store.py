@@ -1,0 +1,211 @@
+"""Dataset store: conversion with Dask, manifest, verify, interrupted runs, training input."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+import pytest
+
+from fedhex_hpc.config import parse_config
+from fedhex_hpc.data.batches import InMemoryBatches, RankInfo
+from fedhex_hpc.data.cluster import ClusterOptions
+from fedhex_hpc.data.convert import convert
+from fedhex_hpc.data.dataset import DatasetView, ShardStream
+from fedhex_hpc.data.inspect import describe, verify
+from fedhex_hpc.data.manifest import Manifest
+from fedhex_hpc.data.sources.columns import ColumnsSource
+from fedhex_hpc.errors import DataError
+
+from .conftest import run_cli
+
+N = 20_000
+LOCAL = ClusterOptions(workers=2, threads=1, memory_limit="1GB")
+
+
+@pytest.fixture
+def table(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "table.h5"
+    with h5py.File(path, "w") as fh:
+        group = fh.create_group("events")
+        group["m"] = rng.uniform(2.5, 5.0, N)
+        group["a"] = rng.normal(size=N)
+        group["b"] = rng.normal(size=N) + group["m"][()]
+        group["label"] = (rng.random(N) < 0.2).astype(float)
+        a = group["a"][()]
+        a[[10, 20, 30]] = [np.nan, np.inf, -np.inf]
+        group["a"][...] = a
+    return path
+
+
+def source(path, chunk_rows=5_000):
+    return ColumnsSource(
+        path, ["a", "b"], ["m"], class_column="label", key="events", chunk_rows=chunk_rows
+    )
+
+
+def test_convert_writes_shards_manifest_and_statistics(table, tmp_path):
+    out = tmp_path / "ds"
+    manifest = convert(source(table), out, seed=3, cluster=LOCAL)
+    assert manifest.dropped_non_finite == 3
+    assert sum(sum(c.values()) for c in manifest.splits.values()) == N - 3
+    assert {s.split for s in manifest.shards} == {"train", "val", "test"}
+    assert {s.cls for s in manifest.shards} == {"background", "signal"}
+    assert manifest.stored_columns == ["a", "b", "m"]
+    # split fractions near 80/10/10, and not by row order
+    train = sum(manifest.splits["train"].values())
+    assert 0.77 * N < train < 0.83 * N
+    view = DatasetView(parse_config({"data": {"source": "dataset", "path": str(out)}}).data)
+    rows = view.load("train")
+    stats = manifest.stats["train"]["b"]
+    assert stats["mean"] == pytest.approx(rows.x[:, 1].mean(), rel=1e-5)
+    assert stats["std"] == pytest.approx(rows.x[:, 1].std(), rel=1e-4)
+    assert stats["max"] == pytest.approx(rows.x[:, 1].max())
+    with h5py.File(table) as fh:
+        first_train = np.isin(fh["events"]["b"][:100].astype(np.float32), rows.x[:, 1]).mean()
+    assert first_train < 0.95  # the first rows are spread over the splits
+    assert "OK" in verify(out)
+    text = describe(out)
+    assert "train" in text and "signal" in text
+    assert not (out / ".partial").exists()
+
+
+def test_strict_rejects_non_finite_rows(table, tmp_path):
+    with pytest.raises(DataError, match="3 rows with NaN or Inf values"):
+        convert(source(table, chunk_rows=N), tmp_path / "ds", strict=True, cluster=LOCAL)
+
+
+def test_verify_detects_a_corrupt_shard_and_unfinished_dataset(table, tmp_path):
+    out = tmp_path / "ds"
+    manifest = convert(source(table), out, cluster=LOCAL)
+    shard = out / manifest.shards[0].path
+    data = bytearray(shard.read_bytes())
+    data[-100] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    with pytest.raises(DataError, match="checksum differs"):
+        verify(out)
+    (out / "manifest.json").unlink()
+    with pytest.raises(DataError, match="not a complete dataset"):
+        Manifest.read(out)
+
+
+def test_finished_dataset_is_not_overwritten_and_options_must_match(table, tmp_path):
+    out = tmp_path / "ds"
+    convert(source(table), out, cluster=LOCAL)
+    with pytest.raises(DataError, match="already a complete dataset"):
+        convert(source(table), out, cluster=LOCAL)
+    convert(source(table), out, seed=9, overwrite=True, cluster=LOCAL)
+    assert Manifest.read(out).options["seed"] == 9
+
+
+def test_sigkill_mid_conversion_then_rerun_finishes(table, tmp_path):
+    def args(out):
+        return [
+            "data",
+            "convert",
+            "columns",
+            str(table),
+            "--key",
+            "events",
+            "--features",
+            "a,b",
+            "--conditions",
+            "m",
+            "--class-column",
+            "label",
+            "--chunk-rows",
+            "1000",
+            "--workers",
+            "1",
+            "-o",
+            str(out),
+        ]
+
+    reference, out = tmp_path / "ref", tmp_path / "ds"
+    run_cli(*args(reference))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fedhex_hpc.cli", *args(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while not list((out / ".partial").glob("part-*.json")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    with pytest.raises(DataError, match="not a complete dataset"):
+        Manifest.read(out)
+    rerun = run_cli(*args(out))
+    assert "OK" in verify(out)
+    assert Manifest.read(out).splits == Manifest.read(reference).splits
+    assert "dataset" in rerun.stdout
+
+
+def test_dataset_training_input_in_memory_and_streamed_agree_on_counts(table, tmp_path):
+    out = tmp_path / "ds"
+    convert(source(table), out, cluster=LOCAL)
+    cfg = parse_config(
+        {
+            "data": {
+                "source": "dataset",
+                "path": str(out),
+                "classes": ["background"],
+                "region": "sideband",
+                "shuffle_buffer": 2048,
+            }
+        }
+    ).data
+    view = DatasetView(cfg)
+    rows = view.load("train")
+    m = rows.cond[:, 0]
+    assert not ((m >= 3.3) & (m < 3.7)).any()
+    manifest = Manifest.read(out)
+    assert len(rows) < manifest.splits["train"]["background"]
+
+    per_rank = []
+    for rank in (0, 1):
+        stream = ShardStream(
+            view, "train", 256, seed=5, shuffle_buffer=2048, ranks=RankInfo(rank, 2)
+        )
+        batches = list(stream.epoch(0))
+        assert len(batches) == stream.steps_per_epoch
+        assert all(len(b) == 256 for b in batches)
+        per_rank.append(np.concatenate([b.x for b in batches]))
+    both = np.concatenate(per_rank)
+    assert len(np.unique(both, axis=0)) == len(both)  # disjoint across ranks
+    assert {tuple(r) for r in both} <= {tuple(r) for r in rows.x}
+    # resume mid-epoch yields the same remaining batches
+    stream = ShardStream(view, "train", 256, seed=5, shuffle_buffer=2048)
+    full = [b.x for b in stream.epoch(1)]
+    tail = [b.x for b in stream.epoch(1, start_step=3)]
+    np.testing.assert_array_equal(np.concatenate(full[3:]), np.concatenate(tail))
+
+    memory = [InMemoryBatches(rows, 100, seed=5, ranks=RankInfo(r, 2)) for r in (0, 1)]
+    assert memory[0].steps_per_epoch == memory[1].steps_per_epoch
+    orders = [m.order(0) for m in memory]
+    assert not set(orders[0]) & set(orders[1])
+
+
+def test_bad_dataset_inputs(table, tmp_path):
+    with pytest.raises(DataError, match="no column 'bb'"):
+        ColumnsSource(table, ["a", "bb"], key="events")
+    not_hdf5 = tmp_path / "x.h5"
+    not_hdf5.write_text("hello")
+    with pytest.raises(DataError, match="is not a readable HDF5 file"):
+        ColumnsSource(not_hdf5, ["a"])
+    out = tmp_path / "ds"
+    convert(source(table), out, cluster=LOCAL)
+    cfg = parse_config({"data": {"source": "dataset", "path": str(out), "features": ["zz"]}}).data
+    with pytest.raises(DataError, match="no column 'zz'"):
+        DatasetView(cfg)
+    info = json.loads((out / "manifest.json").read_text())
+    info["format_version"] = 99
+    (out / "manifest.json").write_text(json.dumps(info))
+    with pytest.raises(DataError, match="format version 99"):
+        Manifest.read(out)
