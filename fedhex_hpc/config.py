@@ -132,6 +132,9 @@ class TrainConfig:
     shuffle: bool = True
     deterministic: bool = False
     threads: int = field(default=0, metadata=_meta(0))
+    distributed: Literal["auto", "horovod", "none"] = "auto"
+    scale_learning_rate: bool = True
+    warmup_epochs: int = field(default=0, metadata=_meta(0))
 
 
 @dataclass

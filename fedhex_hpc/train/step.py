@@ -16,6 +16,7 @@ def build_train_step(
     noise_std: float = 0.0,
     weight_norm: float = 1.0,
     jit_compile: bool = False,
+    wrap_tape: Callable[[tf.GradientTape], tf.GradientTape] = lambda tape: tape,
 ) -> Callable:
     """A ``tf.function`` ``step(x, cond, weight, noise_seed) -> loss`` that updates ``model``.
 
@@ -23,7 +24,8 @@ def build_train_step(
     weighted losses are divided by ``weight_norm``, the mean weight of the whole
     training set, so batches with few or negative weights do not blow up.
     ``cond`` and ``weight`` may be ``None``; ``noise_seed`` is a stateless seed
-    (shape [2]) for the optional Gaussian input noise.
+    (shape [2]) for the optional Gaussian input noise. ``wrap_tape`` lets
+    data-parallel training average the gradients over ranks.
     """
     variables = model.trainable_variables
 
@@ -36,7 +38,7 @@ def build_train_step(
                 loss = -tf.reduce_mean(logq)
             else:
                 loss = -tf.reduce_mean(weight * logq) / weight_norm
-        grads = tape.gradient(loss, variables)
+        grads = wrap_tape(tape).gradient(loss, variables)
         optimizer.apply_gradients(zip(grads, variables, strict=True))
         return loss
 

@@ -1,10 +1,13 @@
 """The training loop: a compiled step, epochs, validation, early stopping, checkpoints.
 
-The loop knows nothing about clusters. It checks a stop flag after every step; a
-signal handler (see :mod:`fedhex_hpc.train.preemption`) sets it, and the loop then
-writes a checkpoint at that step and raises :class:`Preempted`. Everything random
-is derived from ``run.seed`` and the epoch/step counters, so a resumed run takes
-exactly the steps an uninterrupted one would have.
+The loop knows nothing about clusters: data-parallel training enters only through
+the hooks of :class:`~fedhex_hpc.train.distributed.Distributed` (gradient
+all-reduce, broadcast, sums over ranks), and only rank 0 writes files. The loop
+checks a stop flag after every step; a signal handler (see
+:mod:`fedhex_hpc.train.preemption`) sets it, and all ranks then stop at the same
+step, rank 0 writes a checkpoint there, and :class:`Preempted` is raised.
+Everything random is derived from ``run.seed`` and the epoch/step counters, so a
+resumed run takes exactly the steps an uninterrupted one would have.
 """
 
 from __future__ import annotations
@@ -24,12 +27,20 @@ from fedhex_hpc.errors import Preempted, TrainingError
 from fedhex_hpc.flows import FlowModel, save_flow
 from fedhex_hpc.runs import RunDir
 from fedhex_hpc.train.checkpoints import CheckpointStore, TrainState
+from fedhex_hpc.train.distributed import Distributed, SingleProcess
 from fedhex_hpc.train.history import History
 from fedhex_hpc.train.progress import Progress
 from fedhex_hpc.train.schedules import learning_rate_at
 from fedhex_hpc.train.step import build_train_step
 
-__all__ = ["EVAL_BATCH", "TrainResult", "Trainer", "log_prob_batched", "mean_log_prob"]
+__all__ = [
+    "EVAL_BATCH",
+    "TrainResult",
+    "Trainer",
+    "log_prob_batched",
+    "log_prob_sums",
+    "mean_log_prob",
+]
 
 EVAL_BATCH = 65_536
 
@@ -60,11 +71,17 @@ class WeightCopy(tf.Module):
             dst.assign(src)
 
 
-def mean_log_prob(model: FlowModel, data: Arrays) -> float:
-    """Event-weighted mean log-likelihood of ``data`` under ``model`` (float64)."""
+def log_prob_sums(model: FlowModel, data: Arrays) -> tuple[float, float]:
+    """(sum of w * log q, sum of w) over ``data``; w = 1 without event weights."""
     logq = log_prob_batched(model, data)
     weight = np.ones(len(data)) if data.weight is None else data.weight.astype(np.float64)
-    return float(np.sum(weight * logq) / np.sum(weight))
+    return float(np.sum(weight * logq)), float(np.sum(weight))
+
+
+def mean_log_prob(model: FlowModel, data: Arrays) -> float:
+    """Event-weighted mean log-likelihood of ``data`` under ``model`` (float64)."""
+    total, weight = log_prob_sums(model, data)
+    return total / weight
 
 
 def log_prob_batched(model: FlowModel, data: Arrays) -> np.ndarray:
@@ -96,12 +113,14 @@ class Trainer:
         data: TrainingData,
         run: RunDir,
         stream: TextIO | None = None,
+        dist: Distributed | None = None,
     ) -> None:
         self.model = model
         self.config = config
         self.cfg = config.train
         self.data = data
         self.run = run
+        self.dist = dist or SingleProcess()
         self.stream = stream
         self.stop_requested = False
         self.optimizer = tf.keras.optimizers.Adam(learning_rate=self.cfg.learning_rate)
@@ -109,13 +128,21 @@ class Trainer:
         self.best = WeightCopy(model.variables)
         self.store = CheckpointStore(run.checkpoints, self.cfg.keep_checkpoints)
         self.history = History(run.history_file)
-        self._weight_norm = data.weight_mean
-        if self._weight_norm <= 0:
+        if data.weight_mean <= 0:
             raise TrainingError("the training event weights sum to a non-positive value")
         self._step = build_train_step(
-            model, self.optimizer, config.flow.noise_std, self._weight_norm, self.cfg.jit_compile
+            model,
+            self.optimizer,
+            config.flow.noise_std,
+            data.weight_mean,
+            self.cfg.jit_compile,
+            self.dist.wrap_tape,
         )
         self._exported_best_epoch = -1
+        self._broadcast_done = False
+        # this rank's share of the validation events; losses are summed over ranks
+        ranks = self.dist.ranks
+        self._val = data.val.take(slice(ranks.rank, None, ranks.size))
 
     @property
     def objects(self) -> dict[str, tf.Module]:
@@ -129,14 +156,14 @@ class Trainer:
     def _restore(self) -> TrainState:
         latest = self.store.latest()
         if latest is None:
-            self.history.truncate(0)
             return TrainState()
         state = self.store.restore(latest, self.objects)
-        self.history.truncate(state.epoch)
         self._exported_best_epoch = state.best_epoch
         return state
 
     def _checkpoint(self, state: TrainState) -> None:
+        if not self.dist.is_root:
+            return
         self.store.save(state, self.objects)
         if state.best_epoch and state.best_epoch != self._exported_best_epoch:
             current = [v.numpy() for v in self.model.variables]
@@ -156,11 +183,57 @@ class Trainer:
         state = self.store.restore(latest, self.objects)
         if self.cfg.restore_best and state.best_epoch:
             self.best.copy_to(self.model.variables)
-        save_flow(self.model, self.run.model)
+        if self.dist.is_root:
+            save_flow(self.model, self.run.model)
         raise TrainingError(
             f"non-finite {what} at epoch {epoch}; model/ holds checkpoint {latest.name}"
             f" (best epoch {state.best_epoch})"
         )
+
+    def _train_epoch(self, state: TrainState) -> tuple[float, int]:
+        """Run the steps of epoch ``state.epoch`` from ``state.step``; return (loss sum, events).
+
+        Raises:
+            Preempted: after checkpointing, when a stop was requested on any rank.
+        """
+        epoch, batches = state.epoch, self.data.train
+        steps = batches.steps_per_epoch
+        started = time.perf_counter()
+        losses, events = [], 0
+        for step, batch in enumerate(batches.epoch(epoch, state.step), start=state.step):
+            seed = tf.constant([self.config.run.seed, epoch * steps + step], tf.int64)
+            loss = self._step(
+                tf.constant(batch.x),
+                None if batch.cond is None else tf.constant(batch.cond),
+                None if batch.weight is None else tf.constant(batch.weight),
+                seed,
+            )
+            if not self._broadcast_done:
+                self.dist.after_first_step([*self.model.variables, *self.optimizer.variables()])
+                self._broadcast_done = True
+            losses.append(loss * len(batch))
+            events += len(batch)
+            if self.dist.any(self.stop_requested):
+                state.loss_sum += float(tf.add_n(losses))
+                state.loss_count += events
+                state.step = step + 1
+                state.seconds += time.perf_counter() - started
+                if self.dist.is_root:
+                    self.store.save(state, self.objects)
+                raise Preempted(
+                    f"stopped at epoch {epoch + 1} step {step + 1}/{steps}; "
+                    f"checkpoint {state.name} written"
+                )
+        return state.loss_sum + (float(tf.add_n(losses)) if losses else 0.0), events
+
+    def _log_epoch(self, state: TrainState, row: dict[str, float], writer, progress) -> None:
+        if not self.dist.is_root:
+            return
+        self.history.append(row)
+        with writer.as_default(step=state.epoch):
+            for key in ("loss", "val_loss", "learning_rate"):
+                tf.summary.scalar(key, row[key])
+        progress.epoch(state.epoch, row["loss"], row["val_loss"], row["events_per_s"])
 
     def fit(self, resume: bool = False) -> TrainResult:
         """Train until max epochs or early stop; returns how it ended.
@@ -171,45 +244,26 @@ class Trainer:
         """
         cfg = self.cfg
         state = self._restore() if resume else TrainState()
-        if not resume:
-            self.history.truncate(0)
-        batches = self.data.train
-        n, steps = batches.events_per_epoch, batches.steps_per_epoch
+        root = self.dist.is_root
+        if root:
+            self.history.truncate(state.epoch)
+        self._broadcast_done = False
         progress = Progress(cfg.max_epochs, cfg.log_every, self.stream)
-        writer = tf.summary.create_file_writer(str(self.run.tensorboard))
+        writer = tf.summary.create_file_writer(str(self.run.tensorboard)) if root else None
         reason = "completed"
         while state.epoch < cfg.max_epochs:
-            epoch = state.epoch
-            learning_rate = learning_rate_at(epoch, cfg)
+            learning_rate = learning_rate_at(state.epoch, cfg, self.dist.ranks.size)
             self.optimizer.learning_rate.assign(learning_rate)
             started = time.perf_counter()
-            losses, events = [], 0
-            for step, batch in enumerate(batches.epoch(epoch, state.step), start=state.step):
-                seed = tf.constant([self.config.run.seed, epoch * steps + step], tf.int64)
-                loss = self._step(
-                    tf.constant(batch.x),
-                    None if batch.cond is None else tf.constant(batch.cond),
-                    None if batch.weight is None else tf.constant(batch.weight),
-                    seed,
-                )
-                losses.append(loss * len(batch))
-                events += len(batch)
-                if self.stop_requested:
-                    state.loss_sum += float(tf.add_n(losses))
-                    state.loss_count += events
-                    state.step = step + 1
-                    state.seconds += time.perf_counter() - started
-                    self.store.save(state, self.objects)
-                    raise Preempted(
-                        f"stopped at epoch {epoch + 1} step {step + 1}/{steps}; "
-                        f"checkpoint {state.name} written"
-                    )
-            train_loss = (state.loss_sum + (float(tf.add_n(losses)) if losses else 0.0)) / n
-            val_loss = -mean_log_prob(self.model, self.data.val)
+            loss_sum, events = self._train_epoch(state)
+            val_sum, val_weight = log_prob_sums(self.model, self._val)
+            loss_sum, train_events, val_sum, val_weight, all_events = self.dist.sum(
+                [loss_sum, state.loss_count + events, val_sum, val_weight, events]
+            )
+            train_loss, val_loss = loss_sum / train_events, -val_sum / val_weight
             seconds = time.perf_counter() - started
-            events_per_s = events / seconds
             state = TrainState(
-                epoch=epoch + 1,
+                epoch=state.epoch + 1,
                 best_val=state.best_val,
                 best_epoch=state.best_epoch,
                 wait=state.wait,
@@ -224,38 +278,32 @@ class Trainer:
                 self.best.copy_from(self.model.variables)
             else:
                 state.wait += 1
-            self.history.append(
-                {
-                    "epoch": state.epoch,
-                    "loss": train_loss,
-                    "val_loss": val_loss,
-                    "learning_rate": learning_rate,
-                    "seconds": seconds,
-                    "events_per_s": events_per_s,
-                }
-            )
-            with writer.as_default(step=state.epoch):
-                tf.summary.scalar("loss", train_loss)
-                tf.summary.scalar("val_loss", val_loss)
-                tf.summary.scalar("learning_rate", learning_rate)
-            progress.epoch(state.epoch, train_loss, val_loss, events_per_s)
+            row = {
+                "epoch": state.epoch,
+                "loss": train_loss,
+                "val_loss": val_loss,
+                "learning_rate": learning_rate,
+                "seconds": seconds,
+                "events_per_s": all_events / seconds,
+            }
+            self._log_epoch(state, row, writer, progress)
             patience = cfg.early_stopping.patience
             stop_early = patience > 0 and state.wait >= patience
-            if (
-                stop_early
-                or state.epoch % cfg.checkpoint_every == 0
-                or state.epoch == cfg.max_epochs
-            ):
+            at_interval = state.epoch % cfg.checkpoint_every == 0
+            if stop_early or at_interval or state.epoch == cfg.max_epochs:
                 self._checkpoint(state)
             if stop_early:
                 reason = "early_stopped"
-                progress.message(
-                    f"early stop at epoch {state.epoch}: no improvement for {patience} epochs "
-                    f"(best val_loss {state.best_val:.5f} at epoch {state.best_epoch})"
-                )
+                if root:
+                    progress.message(
+                        f"early stop at epoch {state.epoch}: no improvement for {patience} "
+                        f"epochs (best val_loss {state.best_val:.5f} at epoch {state.best_epoch})"
+                    )
                 break
-        writer.close()
+        if writer is not None:
+            writer.close()
         if cfg.restore_best and state.best_epoch:
             self.best.copy_to(self.model.variables)
-        save_flow(self.model, self.run.model)
+        if root:
+            save_flow(self.model, self.run.model)
         return TrainResult(reason, state)

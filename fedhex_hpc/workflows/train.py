@@ -11,6 +11,7 @@ from fedhex_hpc.data.training import TrainingData, load_training_data
 from fedhex_hpc.flows import FlowModel, FlowSpec, Standardization, fit_preprocessing
 from fedhex_hpc.runs import RunDir
 from fedhex_hpc.train import Preempted, Trainer, TrainResult, stop_on_signals
+from fedhex_hpc.train.distributed import Distributed, setup_distributed
 
 __all__ = ["build_flow", "train_run"]
 
@@ -41,49 +42,59 @@ def build_flow(config: Config, data: TrainingData) -> FlowModel:
     return FlowModel(spec)
 
 
+def _open_run(config: Config | None, run_dir: Path, resume: bool, dist: Distributed) -> RunDir:
+    """Rank 0 creates (or opens) the run folder; the other ranks open it after a barrier."""
+    if dist.is_root:
+        run = RunDir.open(run_dir) if resume else RunDir.create(run_dir, config)
+        run.write_environment()
+    dist.sum([0.0])  # barrier: the folder exists before any other rank opens it
+    return run if dist.is_root else RunDir.open(run_dir)
+
+
 def train_run(
-    config: Config,
+    config: Config | None,
     run_dir: str | Path,
     resume: bool = False,
     stream: TextIO | None = None,
 ) -> TrainResult:
     """Train ``config`` into ``run_dir`` (a new run, or the existing one with ``resume``).
 
+    Under an MPI launcher every rank calls this; rank 0 owns the run folder.
+
     Raises:
         Preempted: USR1/TERM arrived; the run holds a checkpoint at that step.
     """
+    run_dir = Path(run_dir)
     if resume:
-        run = RunDir.open(run_dir)
-        config = run.config()
-    else:
-        run = RunDir.create(run_dir, config)
+        config = RunDir.open(run_dir).config()
     if config.train.threads:
         tf.config.threading.set_intra_op_parallelism_threads(config.train.threads)
         tf.config.threading.set_inter_op_parallelism_threads(config.train.threads)
-    run.write_environment()
     if config.train.deterministic:
         tf.config.experimental.enable_op_determinism()
+    dist = setup_distributed(config.train.distributed)
+    run = _open_run(config, run_dir, resume, dist)
     data = load_training_data(
-        config.data, config.run.seed, config.train.batch_size, config.train.shuffle
+        config.data, config.run.seed, config.train.batch_size, config.train.shuffle, dist.ranks
     )
-    trainer = Trainer(build_flow(config, data), config, data, run, stream)
-    run.set_status("running")
+    trainer = Trainer(build_flow(config, data), config, data, run, stream, dist)
+    status = run.set_status if dist.is_root else (lambda *args, **kwargs: None)
+    status("running", ranks=dist.ranks.size)
     try:
         with stop_on_signals(trainer.request_stop):
             result = trainer.fit(resume=resume)
     except Preempted as exc:
-        run.set_status("preempted", message=str(exc))
+        status("preempted", message=str(exc))
         raise
     except Exception as exc:
-        run.set_status(
-            "failed", message=str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        )
+        status("failed", message=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         raise
-    run.set_status(
+    status(
         "done",
         reason=result.reason,
         epochs=result.state.epoch,
         best_epoch=result.state.best_epoch,
         best_val_loss=result.state.best_val,
+        ranks=dist.ranks.size,
     )
     return result
