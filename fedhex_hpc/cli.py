@@ -56,6 +56,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         config = load_config(args.config, args.set)
         run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / config.run.name
     result = train_run(config, run_dir, resume=bool(args.resume))
+    if result.rank != 0:
+        return 0  # rank 0 reports and evaluates
     print(
         f"training {result.reason} after {result.state.epoch} epochs; best val_loss "
         f"{result.state.best_val:.5f} at epoch {result.state.best_epoch}; model in {run_dir}/model"

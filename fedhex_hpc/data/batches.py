@@ -4,6 +4,7 @@ Every epoch is determined by (seed, epoch): the order of events, and for
 data-parallel training the part each rank sees. With ``size`` ranks, each rank
 takes a disjoint slice of the epoch's permutation and every rank runs exactly the
 same number of steps (unequal step counts hang collective all-reduces).
+Too few events for the ranks and batch size is a one-line error.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Protocol
 import numpy as np
 
 from fedhex_hpc.data.arrays import Arrays
+from fedhex_hpc.errors import DataError
 
 __all__ = ["SINGLE_PROCESS", "BatchSource", "InMemoryBatches", "RankInfo"]
 
@@ -45,9 +47,12 @@ class BatchSource(Protocol):
 class InMemoryBatches:
     """Shuffled batches of arrays held in memory; this rank's disjoint share each epoch.
 
-    With one rank the last, partial batch is kept; with several ranks every rank
-    gets ``n // size`` events (the remainder is left out of that epoch, a different
-    remainder each epoch) so step counts agree.
+    With one rank the last, partial batch is kept. With ``size`` ranks, global
+    step ``k`` covers events ``k*G .. (k+1)*G`` of the epoch's permutation
+    (``G = size * batch_size``) and rank ``r`` takes the ``r``-th slice of it, so
+    ``size`` ranks with batch ``B`` see exactly the batches one process with
+    batch ``size * B`` would; the events past the last full global batch are left
+    out of that epoch (different ones each epoch).
     """
 
     def __init__(
@@ -63,7 +68,16 @@ class InMemoryBatches:
         self.seed = seed
         self.shuffle = shuffle
         self.ranks = ranks
-        self.events_per_epoch = len(data) // ranks.size
+        n = len(data)
+        if ranks.size == 1:
+            self.events_per_epoch = n
+        else:
+            self.events_per_epoch = n // (batch_size * ranks.size) * batch_size
+            if self.events_per_epoch == 0:
+                raise DataError(
+                    f"{n} training events are too few for batch size {batch_size} on "
+                    f"{ranks.size} ranks; lower train.batch_size or use fewer ranks"
+                )
         self.steps_per_epoch = math.ceil(self.events_per_epoch / batch_size)
 
     def order(self, epoch: int) -> np.ndarray:
@@ -74,8 +88,11 @@ class InMemoryBatches:
             if self.shuffle
             else np.arange(n)
         )
-        per_rank = self.events_per_epoch
-        return perm[self.ranks.rank * per_rank : (self.ranks.rank + 1) * per_rank]
+        size = self.ranks.size
+        if size == 1:
+            return perm
+        used = perm[: self.steps_per_epoch * self.batch_size * size]
+        return used.reshape(self.steps_per_epoch, size, self.batch_size)[:, self.ranks.rank].ravel()
 
     def epoch(self, epoch: int, start_step: int = 0) -> Iterator[Arrays]:
         """The batches of ``epoch`` from step ``start_step`` on."""

@@ -11,6 +11,7 @@ that have a record and finishes the rest.
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import sys
@@ -36,7 +37,18 @@ PARTIAL = ".partial"
 
 
 def _stats_by_column(values: np.ndarray, names: list[str]) -> dict[str, dict]:
-    return {name: ColumnStats.of(values[:, j]).to_dict() for j, name in enumerate(names)}
+    if not len(values):
+        return {name: ColumnStats().to_dict() for name in names}
+    values = values.astype(np.float64)
+    mean = values.mean(axis=0)
+    m2 = ((values - mean) ** 2).sum(axis=0)
+    low, high = values.min(axis=0), values.max(axis=0)
+    return {
+        name: ColumnStats(
+            len(values), float(mean[j]), float(m2[j]), float(low[j]), float(high[j])
+        ).to_dict()
+        for j, name in enumerate(names)
+    }
 
 
 def _convert_partition(
@@ -200,17 +212,18 @@ def convert(
     with dask_client(cluster or ClusterOptions()) as client:
         from distributed import as_completed
 
-        futures = client.map(
+        # bound with partial: Dask turns large keyword arguments (the column list of
+        # 2100 particle columns) into tasks of their own, which its scheduler rejects
+        task = functools.partial(
             _convert_partition,
-            todo,
             out=out,
             columns=source.columns,
             seed=seed,
             val_fraction=val_fraction,
             test_fraction=test_fraction,
             strict=strict,
-            pure=False,
         )
+        futures = client.map(task, todo, pure=False)
         source_futures = client.map(_source_entry, source.source_files(), pure=False)
         rows = sum(r["rows_read"] for r in done.values())
         for future in as_completed(futures):

@@ -47,10 +47,11 @@ EVAL_BATCH = 65_536
 
 @dataclass(frozen=True)
 class TrainResult:
-    """How training ended: ``completed`` (max epochs) or ``early_stopped``."""
+    """How training ended (``completed`` or ``early_stopped``), on which rank."""
 
     reason: str
     state: TrainState
+    rank: int = 0
 
 
 class WeightCopy(tf.Module):
@@ -306,4 +307,4 @@ class Trainer:
             self.best.copy_to(self.model.variables)
         if root:
             save_flow(self.model, self.run.model)
-        return TrainResult(reason, state)
+        return TrainResult(reason, state, self.dist.ranks.rank)
