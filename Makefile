@@ -18,15 +18,14 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 demo: $(STAMP)
-	rm -rf $(DEMO)/dim2
+	rm -rf $(DEMO)
 	$(BIN)/fedhex train configs/demo/dim2_small.yaml --run-dir $(DEMO)/dim2/three_in_row
-	$(BIN)/fedhex train configs/demo/dim2_small.yaml --run-dir $(DEMO)/dim2/four_connected \
-		--set data.target=dim2/four_connected --set run.name=demo-four_connected
-	$(BIN)/fedhex sample $(DEMO)/dim2/three_in_row -n 10000 -o $(DEMO)/dim2/three_in_row/samples.h5
+	PATH="$(CURDIR)/$(BIN):$$PATH" FEDHEX_WORK=$(DEMO)/lhco FEDHEX_EPOCHS=8 \
+		bash jobs/train_lhco.sh
 	@echo
-	@echo "demo finished: run directories (config, history, checkpoints, model, metrics.json, plots/)"
-	@echo "  $(DEMO)/dim2/three_in_row   $(DEMO)/dim2/four_connected"
-	@echo "  samples: $(DEMO)/dim2/three_in_row/samples.h5"
+	@echo "demo finished. Run directories (config, history, checkpoints, model, metrics.json, plots/):"
+	@echo "  $(DEMO)/dim2/three_in_row    2D density study (KL to the exact target in metrics.json)"
+	@echo "  $(DEMO)/lhco/run             LHCO-layout sideband flow (synthetic input), samples_signal_region.h5"
 
 lint: $(STAMP)
 	$(BIN)/ruff check fedhex_hpc tests benchmarks

@@ -104,7 +104,12 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     from fedhex_hpc.workflows import sample_run
 
     cond = None
-    if args.cond_file:
+    if args.cond_dataset:
+        from fedhex_hpc.workflows import dataset_conditions
+
+        base = dataset_conditions(args.run_dir, args.cond_dataset, args.region, args.cond_split)
+        cond = np.repeat(base, args.n or 1, axis=0)
+    elif args.cond_file:
         names = load_flow(RunDir.open(args.run_dir).model).spec.condition_names
         columns = read_columns(args.cond_file, names, args.cond_key)
         cond = np.stack([columns[n] for n in names], axis=1)
@@ -155,6 +160,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     sample.add_argument("--cond-file", help="file with one condition row per event")
     sample.add_argument("--cond-key", default="", help="HDF5 group of --cond-file")
+    sample.add_argument(
+        "--cond-dataset", help="take conditions from a dataset's events (-n: samples per event)"
+    )
+    sample.add_argument("--region", default="signal", choices=["signal", "sideband", "all"])
+    sample.add_argument("--cond-split", default="test", choices=["train", "val", "test"])
     sample.add_argument("--seed", type=int, default=0)
     sample.set_defaults(func=_cmd_sample)
 

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import h5py
 import numpy as np
 
 from fedhex_hpc._tf import tf
+from fedhex_hpc.data.dataset import DatasetView
 from fedhex_hpc.errors import DataError
 from fedhex_hpc.flows import FlowModel, load_flow
 from fedhex_hpc.io_utils import atomic_path
 from fedhex_hpc.runs import RunDir
 
-__all__ = ["SAMPLE_BATCH", "draw_samples", "sample_run"]
+__all__ = ["SAMPLE_BATCH", "dataset_conditions", "draw_samples", "sample_run"]
 
 SAMPLE_BATCH = 100_000
 
@@ -73,3 +75,29 @@ def sample_run(
         fh.attrs["run"] = str(run.path)
         fh.attrs["seed"] = seed
     return out
+
+
+def dataset_conditions(
+    run_dir: str | Path, dataset: str | Path, region: str, split: str
+) -> np.ndarray:
+    """Condition values of a dataset's events (all classes) in ``region`` of ``split``.
+
+    The region's bounds and column are the run's own (``data.signal_region``,
+    ``data.region_column``), e.g. the signal-region mjj values CATHODE samples at.
+    """
+    run = RunDir.open(run_dir)
+    spec = load_flow(run.model).spec
+    data = replace(
+        run.config().data,
+        source="dataset",
+        path=str(dataset),
+        classes=[],
+        region=region,
+        conditions=list(spec.condition_names),
+        features=list(spec.feature_names),
+        weight="",
+    )
+    cond = DatasetView(data).load(split).cond
+    if cond is None:
+        raise DataError(f"{dataset} has no condition columns {spec.condition_names}")
+    return cond
