@@ -121,6 +121,7 @@ def test_random_permutations_differ_per_block():
     )
     perms = {tuple(p) for p in wider.permutations}
     assert len(perms) > 1
+    assert all(p != tuple(range(8)) for p in perms)
 
 
 def test_conditional_flow_uses_its_conditions_and_samples_per_row():

@@ -57,12 +57,23 @@ class FlowSpec:
 
 
 def _block_permutations(spec: FlowSpec) -> list[np.ndarray]:
-    """One permutation between each pair of consecutive blocks."""
-    rng = np.random.default_rng([spec.seed, 7])
+    """One permutation between each pair of consecutive blocks.
+
+    ``random`` draws every permutation anew (fixed by the seed) but never the
+    identity: consecutive blocks with the same variable order add little, and in
+    2D the identity is one of only two choices.
+    """
     n = spec.n_features
-    if spec.permutation == "reverse":
+    if spec.permutation == "reverse" or n == 2:
         return [np.arange(n)[::-1] for _ in range(spec.n_blocks - 1)]
-    return [rng.permutation(n) for _ in range(spec.n_blocks - 1)]
+    rng = np.random.default_rng([spec.seed, 7])
+    perms = []
+    for _ in range(spec.n_blocks - 1):
+        perm = rng.permutation(n)
+        while n > 1 and np.array_equal(perm, np.arange(n)):
+            perm = rng.permutation(n)
+        perms.append(perm)
+    return perms
 
 
 class FlowModel(tf.Module):
