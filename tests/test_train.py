@@ -180,3 +180,39 @@ def test_learning_rate_schedules_count_epochs():
     for kind in ("exponential", "cosine"):
         cfg = parse_config({"train": {"schedule": {"kind": kind, "decay_epochs": 10}}}).train
         assert learning_rate_at(10, cfg) == pytest.approx(cfg.schedule.final_learning_rate)
+
+
+def test_sigkill_at_any_moment_leaves_only_loadable_checkpoints(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import yaml
+
+    from fedhex_hpc.train import CheckpointStore
+
+    config = tmp_path / "c.yaml"
+    raw = small_raw(train={"max_epochs": 200, "checkpoint_every": 1, "keep_checkpoints": 2})
+    config.write_text(yaml.safe_dump(raw))
+    run = tmp_path / "run"
+    rng = np.random.default_rng(0)
+    for attempt in range(3):
+        args = ["--resume", str(run)] if attempt else ["--run-dir", str(run)]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "fedhex_hpc.cli", "train", str(config), *args, "--no-evaluate"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 120
+        while not (run / "checkpoints").is_dir() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.5, 3.0))  # lands anywhere, also inside a checkpoint write
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        store = CheckpointStore(run / "checkpoints", keep=2)
+        assert store.list(), "no complete checkpoint"
+        for path in store.list():
+            trainer, _ = make_trainer(parse_config(raw), run, resume=True)
+            state = store.restore(path, trainer.objects)
+            assert state.epoch >= 1
