@@ -11,6 +11,7 @@ import numpy as np
 
 from fedhex_hpc import __version__
 from fedhex_hpc.cli_data import add_data_commands
+from fedhex_hpc.cli_sweep import add_sweep_commands
 from fedhex_hpc.errors import (
     PREEMPTED_EXIT_CODE,
     ConfigError,
@@ -124,6 +125,23 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    import json
+
+    from fedhex_hpc.doctor import exit_code, format_table, run_checks
+
+    checks = run_checks(
+        [Path(p) for p in args.data],
+        Path(args.run_dir) if args.run_dir else None,
+        Path(args.image) if args.image else None,
+    )
+    if args.json:
+        print(json.dumps([c.to_dict() for c in checks], indent=2))
+    else:
+        print(format_table(checks))
+    return exit_code(checks)
+
+
 def _cmd_targets(args: argparse.Namespace) -> int:
     from fedhex_hpc.targets import list_targets
 
@@ -173,6 +191,14 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(func=_cmd_evaluate)
 
     add_data_commands(sub)
+    add_sweep_commands(sub)
+
+    doctor = sub.add_parser("doctor", help="preflight check of this node and environment")
+    doctor.add_argument("--data", action="append", default=[], help="data folder or file to check")
+    doctor.add_argument("--run-dir", help="where runs will be written")
+    doctor.add_argument("--image", help="Apptainer image to use")
+    doctor.add_argument("--json", action="store_true", help="machine-readable output")
+    doctor.set_defaults(func=_cmd_doctor)
 
     targets = sub.add_parser("targets", help="known target distributions")
     targets.add_argument("action", choices=["list"])

@@ -29,9 +29,11 @@ __all__ = [
     "RunConfig",
     "ScheduleConfig",
     "TrainConfig",
+    "config_keys",
     "config_to_dict",
     "load_config",
     "parse_config",
+    "parse_section",
 ]
 
 
@@ -240,6 +242,25 @@ def _build(cls: type, raw: Any, path: str) -> Any:
             full = f"{path}.{name}" if path else name
             values[name] = _check(raw[name], hints[name], full, dict(f.metadata))
     return cls(**values)
+
+
+def parse_section(cls: type, raw: Any, path: str) -> Any:
+    """Validate ``raw`` against the dataclass ``cls``; errors name keys under ``path``."""
+    return _build(cls, raw, path)
+
+
+def config_keys(cls: type | None = None, prefix: str = "") -> list[str]:
+    """Every leaf key path of a config dataclass, e.g. ``flow.n_blocks``."""
+    cls = cls or Config
+    keys = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        path = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(hints[f.name]):
+            keys += config_keys(hints[f.name], path + ".")
+        else:
+            keys.append(path)
+    return keys
 
 
 def config_to_dict(config: Config) -> dict:

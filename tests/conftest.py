@@ -54,3 +54,6 @@ def run_cli(*args: str, cwd: Path | None = None, check: bool = True) -> subproce
     if check and result.returncode != 0:
         raise AssertionError(f"fedhex {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result
+
+
+from .slurm_cluster import slurm_cluster  # noqa: E402, F401

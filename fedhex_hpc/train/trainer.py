@@ -251,8 +251,10 @@ class Trainer:
         self._broadcast_done = False
         progress = Progress(cfg.max_epochs, cfg.log_every, self.stream)
         writer = tf.summary.create_file_writer(str(self.run.tensorboard)) if root else None
-        reason = "completed"
-        while state.epoch < cfg.max_epochs:
+        patience = cfg.early_stopping.patience
+        stopped_early = patience > 0 and state.wait >= patience  # resumed after an early stop
+        reason = "early_stopped" if stopped_early else "completed"
+        while not stopped_early and state.epoch < cfg.max_epochs:
             learning_rate = learning_rate_at(state.epoch, cfg, self.dist.ranks.size)
             self.optimizer.learning_rate.assign(learning_rate)
             started = time.perf_counter()
@@ -288,7 +290,6 @@ class Trainer:
                 "events_per_s": all_events / seconds,
             }
             self._log_epoch(state, row, writer, progress)
-            patience = cfg.early_stopping.patience
             stop_early = patience > 0 and state.wait >= patience
             at_interval = state.epoch % cfg.checkpoint_every == 0
             if stop_early or at_interval or state.epoch == cfg.max_epochs:

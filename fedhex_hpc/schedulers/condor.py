@@ -1,0 +1,65 @@
+"""HTCondor: a submit description queueing one job per task id (``queue task_id from``)
+and a DAG whose collect node runs after every task."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from fedhex_hpc.schedulers.base import SubmitResult, call, fedhex_command, render
+from fedhex_hpc.schedulers.profile import SiteProfile
+
+__all__ = ["CondorScheduler", "condor_arguments"]
+
+
+def condor_arguments(args: list[str]) -> str:
+    """HTCondor's new-style argument string: single-quote arguments with spaces."""
+    quoted = []
+    for arg in args:
+        arg = arg.replace('"', '""').replace("'", "''")
+        quoted.append(f"'{arg}'" if " " in arg or not arg else arg)
+    return " ".join(quoted)
+
+
+class CondorScheduler:
+    """Writes ``submit/tasks.sub``, ``submit/collect.sub`` and ``submit/sweep.dag``."""
+
+    def submit(
+        self, sweep: Path, task_ids: list[int], profile: SiteProfile, dry_run: bool
+    ) -> SubmitResult:
+        """Write the files and, unless ``dry_run``, ``condor_submit_dag`` them."""
+        fedhex = fedhex_command(profile)
+        executable = shutil.which(fedhex[0]) or fedhex[0]
+        condor = profile.condor
+        (sweep / "logs").mkdir(parents=True, exist_ok=True)
+        (sweep / "task_ids.txt").write_text("".join(f"{i}\n" for i in task_ids))
+        extra = "\n".join(f"{k} = {v}" for k, v in condor.extra_commands.items())
+        tasks = render(
+            "condor_tasks.sub",
+            sweep / "submit" / "tasks.sub",
+            sweep=str(sweep),
+            executable=executable,
+            arguments=condor_arguments(
+                [*fedhex[1:], "sweep", "run", str(sweep), "--task", "$(task_id)"]
+            ),
+            request_cpus=str(condor.request_cpus),
+            request_memory=condor.request_memory,
+            request_gpus=str(condor.request_gpus),
+            extra=extra,
+        )
+        collect = render(
+            "condor_collect.sub",
+            sweep / "submit" / "collect.sub",
+            sweep=str(sweep),
+            executable=executable,
+            arguments=condor_arguments([*fedhex[1:], "sweep", "collect", str(sweep)]),
+        )
+        dag = sweep / "submit" / "sweep.dag"
+        dag.write_text(
+            f"JOB tasks {tasks}\nJOB collect {collect}\nPARENT tasks CHILD collect\nRETRY tasks 2\n"
+        )
+        command = ["condor_submit_dag", "-force", str(dag)]
+        result = SubmitResult(files=[tasks, collect, dag], commands=[command])
+        if not dry_run:
+            result.job_ids = [call(command, cwd=sweep).strip().splitlines()[-1]]
+        return result

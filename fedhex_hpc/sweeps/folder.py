@@ -1,0 +1,161 @@
+"""The sweep folder: plan, per-task configs, task states and results, all on disk.
+
+Layout::
+
+    SWEEP/sweep.json          spec, small flag, package and format version
+    SWEEP/plan.csv            task_id, key, one column per axis
+    SWEEP/tasks/ID.yaml       the fully resolved config of task ID
+    SWEEP/runs/ID-KEY/        the task's run directory (named by its config hash)
+    SWEEP/state/ID.running    host, pid, start time (while it runs)
+    SWEEP/state/ID.failed     the last error line
+    SWEEP/results/ID.json     metrics; written atomically when the task is done
+    SWEEP/logs/               scheduler logs (%A_%a for Slurm arrays)
+
+Each task writes only its own files, atomically, so any number of tasks can run
+at once; ``collect`` merges them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+import fedhex_hpc
+from fedhex_hpc.config import Config, config_to_dict, parse_config
+from fedhex_hpc.errors import ConfigError
+from fedhex_hpc.io_utils import write_json_atomic, write_text_atomic
+from fedhex_hpc.sweeps.spec import SweepSpec, Task
+
+__all__ = ["FORMAT_VERSION", "PlanRow", "SweepFolder"]
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    """One row of plan.csv."""
+
+    task_id: int
+    key: str
+    axes: dict[str, Any]
+
+
+class SweepFolder:
+    """Reads and writes one sweep folder."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def file(self, *parts: str) -> Path:
+        """A path inside the folder."""
+        return self.path.joinpath(*parts)
+
+    # --- creation -------------------------------------------------------------------
+    def create(self, spec: SweepSpec, raw: dict, small: bool, tasks: list[Task]) -> None:
+        """Write the plan; an existing folder must hold exactly the same plan."""
+        axes = list(tasks[0].axes) if tasks else []
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["task_id", "key", *axes])
+        for task in tasks:
+            writer.writerow([task.task_id, task.key, *(json.dumps(task.axes[a]) for a in axes)])
+        plan = buffer.getvalue()
+        if self.file("plan.csv").exists():
+            if self.file("plan.csv").read_text() != plan:
+                raise ConfigError(
+                    f"{self.path} already holds a different plan; plan into a new folder"
+                )
+            return
+        for task in tasks:
+            text = yaml.safe_dump(config_to_dict(task.config), sort_keys=False)
+            write_text_atomic(self.file("tasks", f"{task.task_id}.yaml"), text)
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "package_version": fedhex_hpc.__version__,
+            "name": spec.name,
+            "small": small,
+            "spec": raw,
+            "summary": {
+                "rows": spec.summary.rows,
+                "columns": spec.summary.columns,
+                "metric": spec.summary.metric,
+            },
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "n_tasks": len(tasks),
+        }
+        write_text_atomic(self.file("plan.csv"), plan)
+        write_json_atomic(self.file("sweep.json"), meta)
+
+    # --- reading --------------------------------------------------------------------
+    def meta(self) -> dict[str, Any]:
+        """sweep.json, checked for existence and format version."""
+        path = self.file("sweep.json")
+        if not path.is_file():
+            raise ConfigError(f"{self.path} is not a sweep folder (no sweep.json)")
+        meta = json.loads(path.read_text(encoding="utf-8"))
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise ConfigError(
+                f"{self.path} was made by fedhex-hpc {meta.get('package_version')} with sweep "
+                f"format {meta.get('format_version')}; this version reads format {FORMAT_VERSION}"
+            )
+        return meta
+
+    def plan(self) -> list[PlanRow]:
+        """The rows of plan.csv."""
+        self.meta()
+        with open(self.file("plan.csv"), newline="") as fh:
+            reader = csv.DictReader(fh)
+            return [
+                PlanRow(
+                    int(row.pop("task_id")),
+                    row.pop("key"),
+                    {k: json.loads(v) for k, v in row.items()},
+                )
+                for row in reader
+            ]
+
+    def row(self, task_id: int) -> PlanRow:
+        """The plan row of ``task_id`` (a one-line error if it is not in the plan)."""
+        rows = self.plan()
+        if not 0 <= task_id < len(rows):
+            raise ConfigError(
+                f"task id {task_id} is outside the plan of {self.path} (0-{len(rows) - 1})"
+            )
+        return rows[task_id]
+
+    def config(self, task_id: int) -> Config:
+        """The resolved config of a task."""
+        text = self.file("tasks", f"{task_id}.yaml").read_text(encoding="utf-8")
+        return parse_config(yaml.safe_load(text))
+
+    def run_dir(self, row: PlanRow) -> Path:
+        """Where the task's run lives; named by its config hash."""
+        return self.file("runs", f"{row.task_id}-{row.key}")
+
+    # --- task states ----------------------------------------------------------------
+    def result(self, task_id: int) -> dict[str, Any] | None:
+        """The task's result, if it finished."""
+        path = self.file("results", f"{task_id}.json")
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+    def state(self, task_id: int) -> str:
+        """``done``, ``failed``, ``running`` or ``pending``."""
+        if self.file("results", f"{task_id}.json").is_file():
+            return "done"
+        if self.file("state", f"{task_id}.failed").is_file():
+            return "failed"
+        if self.file("state", f"{task_id}.running").is_file():
+            return "running"
+        return "pending"
+
+    def failure(self, task_id: int) -> str:
+        """The last error line of a failed task."""
+        path = self.file("state", f"{task_id}.failed")
+        return json.loads(path.read_text(encoding="utf-8"))["error"] if path.is_file() else ""
