@@ -93,7 +93,8 @@ if [[ ! -f "$dataset/manifest.json" ]]; then
 fi
 
 train_args=(train "$config" --set "data.path=$dataset" --set "train.max_epochs=$epochs" --no-evaluate)
-for item in ${FEDHEX_SET:-}; do train_args+=(--set "$item"); done
+read -ra overrides <<< "${FEDHEX_SET:-}"   # split on spaces, no glob expansion
+for item in "${overrides[@]}"; do train_args+=(--set "$item"); done
 if [[ -f "$run_dir/config.yaml" ]]; then
     say "resuming $run_dir (restart $restarts of at most $max_restarts)"
     train_args+=(--resume "$run_dir")
