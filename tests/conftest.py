@@ -11,6 +11,10 @@ import pytest
 
 from fedhex_hpc.config import Config, parse_config
 
+from .slurm_cluster import slurm_cluster
+
+__all__ = ["ROOT", "run_cli", "slurm_cluster", "small_raw"]
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -40,9 +44,14 @@ def small_config() -> Config:
     return parse_config(small_raw())
 
 
-def run_cli(*args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str,
+    cwd: Path | None = None,
+    check: bool = True,
+    env_extra: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess:
     """Run ``python -m fedhex_hpc.cli`` in a subprocess and capture its output."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env_extra or {})}
     result = subprocess.run(
         [sys.executable, "-m", "fedhex_hpc.cli", *args],
         cwd=cwd,
@@ -54,6 +63,3 @@ def run_cli(*args: str, cwd: Path | None = None, check: bool = True) -> subproce
     if check and result.returncode != 0:
         raise AssertionError(f"fedhex {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result
-
-
-from .slurm_cluster import slurm_cluster  # noqa: E402, F401

@@ -49,7 +49,7 @@ class SlurmScheduler:
             "time": slurm.time,
             "directives": "\n".join(directives),
             "modules": "\n".join(f"module load {m}" for m in slurm.modules),
-            "prefix": shlex.join(fedhex[:-1]) + " " if len(fedhex) > 1 else "",
+            "fedhex": shlex.join(fedhex),
             "max_restarts": str(MAX_RESTARTS),
         }
         (sweep / "logs").mkdir(parents=True, exist_ok=True)

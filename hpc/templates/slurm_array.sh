@@ -14,7 +14,7 @@ ${directives}
 set -euo pipefail
 ${modules}
 export FEDHEX_TASK_ID=$$SLURM_ARRAY_TASK_ID
-${prefix}fedhex sweep run ${sweep_q} &
+${fedhex} sweep run ${sweep_q} &
 pid=$$!
 trap 'kill -USR1 $$pid 2>/dev/null || true' USR1
 trap 'kill -TERM $$pid 2>/dev/null || true' TERM

@@ -9,4 +9,4 @@ ${directives}
 # Merge the results of sweep ${sweep} once every array task succeeded (afterok).
 set -euo pipefail
 ${modules}
-${prefix}fedhex sweep collect ${sweep_q}
+${fedhex} sweep collect ${sweep_q}
