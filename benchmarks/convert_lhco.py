@@ -175,31 +175,13 @@ def task_loader(dataset: str, seconds: str) -> None:
 def task_step(seconds: str) -> None:
     """Time the ANODE training step at batch 4096; print events and seconds."""
     import numpy as np
+    from anode import anode_flow, anode_step, lhco_like
 
     from fedhex_hpc._tf import tf
-    from fedhex_hpc.flows import FlowModel, FlowSpec, Standardization, fit_preprocessing
-    from fedhex_hpc.train import build_train_step
 
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((STEP_BATCH, 4)).astype(np.float32)
-    c = rng.uniform(3.0, 4.0, (STEP_BATCH, 1)).astype(np.float32)
-    spec = FlowSpec(
-        n_features=4,
-        n_conditions=1,
-        n_blocks=15,
-        hidden_units=[128, 128],
-        activation="relu",
-        permutation="reverse",
-        log_scale_bound=3.0,
-        batch_norm=False,
-        seed=1,
-        preprocessing=fit_preprocessing(x, "standardize"),
-        condition_scaling=Standardization.fit(c),
-    )
-    model = FlowModel(spec)
-    optimizer = tf.keras.optimizers.Adam(1e-4)
-    optimizer.build(model.trainable_variables)
-    step = build_train_step(model, optimizer)
+    step, _ = anode_step(anode_flow(rng))
+    x, c = lhco_like(rng, STEP_BATCH)
     x_t, c_t = tf.constant(x), tf.constant(c)
     for i in range(STEP_WARMUP):
         np.asarray(step(x_t, c_t, None, tf.constant([1, i], tf.int64)))
@@ -214,9 +196,6 @@ def task_step(seconds: str) -> None:
 
 
 TASKS = {"seed": task_seed, "bare": task_bare, "loader": task_loader, "step": task_step}
-
-
-# ----------------------------------------------------------------------------- measuring
 
 
 def tree_rss(root: psutil.Process) -> tuple[int, int]:

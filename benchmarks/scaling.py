@@ -28,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-FEATURES, CONDITIONS, BLOCKS, HIDDEN = 4, 1, 15, 128
+FEATURES, CONDITIONS, BLOCKS, HIDDEN = 4, 1, 15, 128  # the ANODE configuration (anode.py)
 INTERCONNECTS = {  # effective per-GPU all-reduce bandwidth (bytes/s), latency (s)
     "NVLink (within a node)": (150e9, 5e-6),
     "InfiniBand HDR 200 Gb/s": (22e9, 8e-6),
@@ -45,31 +45,15 @@ def worker(batch: int, seconds: float, threads: int, out: str) -> None:
     if threads:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
-    from fedhex_hpc.flows import FlowModel, FlowSpec, Standardization, fit_preprocessing
-    from fedhex_hpc.train import build_train_step
+    from anode import anode_flow, anode_step, lhco_like
+
     from fedhex_hpc.train.distributed import setup_distributed
 
     dist = setup_distributed("horovod")
     rng = np.random.default_rng(dist.ranks.rank)
-    x = rng.normal(size=(batch * 4, FEATURES)).astype(np.float32)
-    c = rng.uniform(3.0, 4.0, size=(batch * 4, CONDITIONS)).astype(np.float32)
-    spec = FlowSpec(
-        FEATURES,
-        CONDITIONS,
-        BLOCKS,
-        [HIDDEN, HIDDEN],
-        "relu",
-        "reverse",
-        3.0,
-        False,
-        1,
-        fit_preprocessing(x, "standardize"),
-        Standardization.fit(c),
-    )
-    model = FlowModel(spec)
-    optimizer = tf.keras.optimizers.Adam(1e-4)
-    optimizer.build(model.trainable_variables)
-    step = build_train_step(model, optimizer, wrap_tape=dist.wrap_tape)
+    model = anode_flow(rng)
+    step, optimizer = anode_step(model, wrap_tape=dist.wrap_tape)
+    x, c = lhco_like(rng, batch * 4)
     batches = [
         (tf.constant(x[i * batch : (i + 1) * batch]), tf.constant(c[i * batch : (i + 1) * batch]))
         for i in range(4)

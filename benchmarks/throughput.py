@@ -8,7 +8,7 @@ One run measures, on this machine and in this order:
    1 condition, 15 MADE blocks of 2 hidden layers x 128 ReLU units) through the
    package's own ``build_train_step``, per batch size, with and without XLA;
 3. sampling throughput of the same model through ``draw_samples``, one batch of
-   100,000 conditions per call;
+   SAMPLE_BATCH conditions per call;
 4. the peak resident memory of the process (``ru_maxrss``, MB = 2^20 bytes).
 
 Cost model (dense matmul FLOPs only; biases, activations, masks, tanh and the
@@ -51,15 +51,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from anode import anode_flow, anode_step, lhco_like
 from threadpoolctl import threadpool_limits
 
 from fedhex_hpc._tf import tf
-from fedhex_hpc.flows import FlowModel, FlowSpec, Standardization, fit_preprocessing
-from fedhex_hpc.train import build_train_step
+from fedhex_hpc.flows import FlowModel
 from fedhex_hpc.workflows.sample import SAMPLE_BATCH, draw_samples
 
-FEATURES = ["mj1", "delta_mj", "tau21_j1", "tau21_j2"]
-CONDITIONS = ["mjj"]
 GEMM_N = 2048
 GEMM_ROUND_SECONDS = 2.5
 GEMM_ROUNDS = 3
@@ -99,34 +97,6 @@ def gemm_peak_gflops(n: int = GEMM_N) -> float:
     return best
 
 
-def build_model(rng: np.random.Generator) -> FlowModel:
-    """The ANODE flow, with preprocessing fitted on random LHCO-like numbers."""
-    x, c = lhco_like(rng, 10_000)
-    spec = FlowSpec(
-        n_features=len(FEATURES),
-        n_conditions=len(CONDITIONS),
-        n_blocks=15,
-        hidden_units=[128, 128],
-        activation="relu",
-        permutation="reverse",
-        log_scale_bound=3.0,
-        batch_norm=False,
-        seed=1,
-        preprocessing=fit_preprocessing(x, "standardize"),
-        condition_scaling=Standardization.fit(c),
-        feature_names=FEATURES,
-        condition_names=CONDITIONS,
-    )
-    return FlowModel(spec)
-
-
-def lhco_like(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Random features x ~ N(0, 1) (n, 4) and conditions c ~ U(3, 4) (n, 1)."""
-    x = rng.standard_normal((n, len(FEATURES))).astype(np.float32)
-    c = rng.uniform(3.0, 4.0, (n, len(CONDITIONS))).astype(np.float32)
-    return x, c
-
-
 def forward_flops_per_event(model: FlowModel) -> int:
     """Matmul FLOPs of one forward pass of every MADE, from the kernels' shapes."""
     return sum(
@@ -160,9 +130,7 @@ def train_events_per_second(
     model: FlowModel, batch: int, jit: bool, seconds: float, rng: np.random.Generator
 ) -> float:
     """Training events/s of ``build_train_step`` at one batch size."""
-    optimizer = tf.keras.optimizers.Adam(1e-4)
-    optimizer.build(model.trainable_variables)
-    step = build_train_step(model, optimizer, jit_compile=jit)
+    step, _ = anode_step(model, jit_compile=jit)
     batches = []
     for i in range(N_ROTATING_BATCHES):
         x, c = lhco_like(rng, batch)
@@ -227,7 +195,7 @@ def run(args: argparse.Namespace) -> dict:
     """Measure the GEMM peak, then training and sampling; return all results."""
     rng = np.random.default_rng(0)
     peak = gemm_peak_gflops()
-    model = build_model(rng)
+    model = anode_flow(rng)
     forward = forward_flops_per_event(model)
     train_flops = 3 * forward
     sample_flops = model.spec.n_features * forward

@@ -17,7 +17,7 @@ from fedhex_hpc.runs import RunDir
 
 __all__ = ["SAMPLE_BATCH", "dataset_conditions", "draw_samples", "sample_run"]
 
-SAMPLE_BATCH = 100_000
+SAMPLE_BATCH = 32_768
 
 
 def _compiled_sample(model: FlowModel):
