@@ -117,6 +117,11 @@ while :; do
 done
 trap - USR1 TERM
 
+# srun --kill-on-bad-exit may report a signal instead of 75 when the first rank
+# to exit takes the others down; the run's status says what happened.
+if [[ $status -ne 0 ]] && grep -q '"state": "preempted"' "$run_dir/status.json" 2>/dev/null; then
+    status=$PREEMPTED
+fi
 if [[ $status -eq $PREEMPTED ]]; then
     if [[ -n "${SLURM_JOB_ID:-}" && $restarts -lt $max_restarts ]]; then
         say "checkpoint written; requeueing job $SLURM_JOB_ID"

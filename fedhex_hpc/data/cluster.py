@@ -66,7 +66,7 @@ def dask_client(options: ClusterOptions) -> Iterator:
             threads_per_worker=options.threads,
             memory_limit=options.memory_limit,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",  # any free port: 8787 may be taken on a shared node
         )
     with cluster, Client(cluster) as client:
         yield client

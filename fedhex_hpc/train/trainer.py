@@ -219,12 +219,17 @@ class Trainer:
                 state.loss_count += events
                 state.step = step + 1
                 state.seconds += time.perf_counter() - started
-                if self.dist.is_root:
-                    self.store.save(state, self.objects)
-                raise Preempted(
+                message = (
                     f"stopped at epoch {epoch + 1} step {step + 1}/{steps}; "
                     f"checkpoint {state.name} written"
                 )
+                if self.dist.is_root:
+                    self.store.save(state, self.objects)
+                    # recorded before any rank exits: a launcher may kill the others
+                    # as soon as one rank ends with a non-zero status
+                    self.run.set_status("preempted", message=message)
+                self.dist.sum([0.0])  # no rank leaves before the checkpoint exists
+                raise Preempted(message)
         return state.loss_sum + (float(tf.add_n(losses)) if losses else 0.0), events
 
     def _log_epoch(self, state: TrainState, row: dict[str, float], writer, progress) -> None:

@@ -83,9 +83,8 @@ def train_run(
     try:
         with stop_on_signals(trainer.request_stop):
             result = trainer.fit(resume=resume)
-    except Preempted as exc:
-        status("preempted", message=str(exc))
-        raise
+    except Preempted:
+        raise  # the trainer recorded it before any rank exited
     except Exception as exc:
         status("failed", message=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         raise
