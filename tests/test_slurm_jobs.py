@@ -39,6 +39,7 @@ def job_env(work: Path, data: Path, **extra: str) -> dict[str, str]:
 
 
 def submit_lhco(cluster, work: Path, data: Path, **extra: str) -> int:
+    work.mkdir(parents=True, exist_ok=True)  # Slurm opens the --output file there
     return cluster.sbatch(
         ROOT / "jobs" / "train_lhco.sh",
         "--ntasks=2",
