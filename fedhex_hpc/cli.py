@@ -11,6 +11,7 @@ import numpy as np
 
 from fedhex_hpc import __version__
 from fedhex_hpc.cli_data import add_data_commands
+from fedhex_hpc.cli_mixlearn import add_mixlearn_commands
 from fedhex_hpc.cli_sweep import add_sweep_commands
 from fedhex_hpc.errors import (
     PREEMPTED_EXIT_CODE,
@@ -192,6 +193,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add_data_commands(sub)
     add_sweep_commands(sub)
+    add_mixlearn_commands(sub)
 
     doctor = sub.add_parser("doctor", help="preflight check of this node and environment")
     doctor.add_argument("--data", action="append", default=[], help="data folder or file to check")
