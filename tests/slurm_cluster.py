@@ -29,6 +29,8 @@ from pathlib import Path
 
 import pytest
 
+from .ci import require
+
 SBIN_PATH = os.pathsep.join(("/usr/local/sbin", "/usr/sbin", "/sbin"))
 REQUIRED_COMMANDS = (
     "slurmctld",
@@ -62,14 +64,6 @@ TERMINAL_STATES = frozenset(
 )
 # Variables that would make Slurm commands think they run inside another job.
 INHERITED_PREFIXES = ("SLURM_", "SBATCH_", "SRUN_", "SALLOC_")
-
-
-def require(ok: bool, what: str) -> None:
-    """Skip the test if ``ok`` is false, or fail it when running in CI."""
-    if not ok:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{what} is required in CI")
-        pytest.skip(f"{what} not available")
 
 
 def find_command(name: str) -> str | None:

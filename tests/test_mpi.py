@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import yaml
 
+from .ci import require
 from .conftest import small_raw
 
 HERE = Path(__file__).resolve().parent
@@ -23,13 +24,6 @@ def _have_horovod() -> bool:
     except ImportError:
         return False
     return True
-
-
-def _require(ok: bool, what: str) -> None:
-    if not ok:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{what} is required in CI")
-        pytest.skip(f"{what} not available")
 
 
 def mpirun(n: int, *args: str) -> subprocess.CompletedProcess:
@@ -48,8 +42,8 @@ def mpirun(n: int, *args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(autouse=True)
 def _mpi_available():
-    _require(shutil.which("mpirun") is not None, "mpirun (Debian openmpi-bin)")
-    _require(_have_horovod(), "Horovod built with MPI (make test builds it)")
+    require(shutil.which("mpirun") is not None, "mpirun (Debian openmpi-bin)")
+    require(_have_horovod(), "Horovod built with MPI (make test builds it)")
 
 
 def train(tmp_path, name, ranks, batch, **train):

@@ -22,6 +22,7 @@ import pandas as pd
 
 from fedhex_hpc.config import parse_section
 from fedhex_hpc.errors import ConfigError
+from fedhex_hpc.io_utils import read_versioned_json
 from fedhex_hpc.mixlearn.plan import COUNT_COLUMNS, PLAN_COLUMNS
 from fedhex_hpc.mixlearn.spec import MixlearnSpec
 
@@ -59,16 +60,7 @@ class StudyFolder:
 
     def meta(self) -> dict[str, Any]:
         """study.json, checked for existence and format version."""
-        path = self.file("study.json")
-        if not path.is_file():
-            raise ConfigError(f"{self.path} is not a mixlearn study folder (no study.json)")
-        meta = json.loads(path.read_text(encoding="utf-8"))
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise ConfigError(
-                f"{self.path} was made by fedhex-hpc {meta.get('package_version')} with study "
-                f"format {meta.get('format_version')}; this version reads format {FORMAT_VERSION}"
-            )
-        return meta
+        return read_versioned_json(self.file("study.json"), "mixlearn study", FORMAT_VERSION)
 
     def spec(self) -> MixlearnSpec:
         """The resolved spec the study was planned with."""

@@ -30,7 +30,7 @@ import yaml
 import fedhex_hpc
 from fedhex_hpc.config import Config, config_to_dict, parse_config
 from fedhex_hpc.errors import ConfigError
-from fedhex_hpc.io_utils import write_json_atomic, write_text_atomic
+from fedhex_hpc.io_utils import read_versioned_json, write_json_atomic, write_text_atomic
 from fedhex_hpc.sweeps.spec import SweepSpec, Task
 
 __all__ = ["FORMAT_VERSION", "PlanRow", "SweepFolder"]
@@ -96,16 +96,7 @@ class SweepFolder:
     # --- reading --------------------------------------------------------------------
     def meta(self) -> dict[str, Any]:
         """sweep.json, checked for existence and format version."""
-        path = self.file("sweep.json")
-        if not path.is_file():
-            raise ConfigError(f"{self.path} is not a sweep folder (no sweep.json)")
-        meta = json.loads(path.read_text(encoding="utf-8"))
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise ConfigError(
-                f"{self.path} was made by fedhex-hpc {meta.get('package_version')} with sweep "
-                f"format {meta.get('format_version')}; this version reads format {FORMAT_VERSION}"
-            )
-        return meta
+        return read_versioned_json(self.file("sweep.json"), "sweep", FORMAT_VERSION)
 
     def plan(self) -> list[PlanRow]:
         """The rows of plan.csv."""

@@ -42,6 +42,22 @@ def build_flow(config: Config, data: TrainingData) -> FlowModel:
     return FlowModel(spec)
 
 
+def _set_threads(threads: int) -> None:
+    """Size TensorFlow's thread pools, unless this process already started TensorFlow.
+
+    Thread counts only change speed, so a second training in one process (tests,
+    notebooks) keeps the pools the first one made.
+    """
+    threading = tf.config.threading
+    if threading.get_intra_op_parallelism_threads() == threads:
+        return
+    try:
+        threading.set_intra_op_parallelism_threads(threads)
+        threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:
+        pass  # TensorFlow is initialised: its pools are fixed for this process
+
+
 def _open_run(config: Config | None, run_dir: Path, resume: bool, dist: Distributed) -> RunDir:
     """Rank 0 creates (or opens) the run folder; the other ranks open it after a barrier."""
     if dist.is_root:
@@ -68,8 +84,7 @@ def train_run(
     if resume:
         config = RunDir.open(run_dir).config()
     if config.train.threads:
-        tf.config.threading.set_intra_op_parallelism_threads(config.train.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(config.train.threads)
+        _set_threads(config.train.threads)
     if config.train.deterministic:
         tf.config.experimental.enable_op_determinism()
     dist = setup_distributed(config.train.distributed)
