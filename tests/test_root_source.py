@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import pickle
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from fedhex_hpc.errors import ConfigError, DataError
 
 FedhexDir = tuple[Path, list[dict[str, list]]]
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "root"
+DATA = Path(__file__).resolve().parent / "data" / "root"
 FEDHEX_FEATURES = {
     "phi_mass": "CBL_RecoPhi_mass",
     "omega_mass": "TwoProng_massPi0[CBL_RecoPhi_twoprongindex]",
@@ -28,12 +27,8 @@ FEDHEX_CUT = "(CBL_Region == 1) & (Photon_pt[0] > 220)"
 
 @pytest.fixture(scope="module")
 def data_dir() -> Path:
-    """The shared real ROOT files; missing files fail on CI and skip elsewhere."""
-    if not DATA.is_dir():
-        message = f"real ROOT test files not found in {DATA}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    """The real ROOT files kept with the tests (scikit-hep-testdata)."""
+    assert DATA.is_dir(), f"real ROOT test files missing from {DATA}"
     return DATA
 
 
