@@ -60,6 +60,7 @@ READ_ROWS = 10_000
 SAMPLE_SECONDS = 0.1
 LOADER_BATCH = 4096
 SHUFFLE_BUFFER = 262_144
+FEATURE_EVENTS = 1_000_000  # ANODE-features dataset for the loader line
 STEP_BATCH = 4096
 STEP_WARMUP = 3
 FEDHEX_WORKERS = 2
@@ -155,7 +156,8 @@ def task_loader(dataset: str, seconds: str) -> None:
     from fedhex_hpc.config import parse_config
     from fedhex_hpc.data.dataset import DatasetView, ShardStream
 
-    view = DatasetView(parse_config({"data": {"source": "dataset", "path": dataset}}).data)
+    cfg = {"source": "dataset", "path": dataset, "memory_budget_mb": 0}
+    view = DatasetView(parse_config({"data": cfg}).data)
     batch = min(LOADER_BATCH, sum(view.manifest.splits["train"].values()))
     stream = ShardStream(view, "train", batch, seed=1, shuffle_buffer=SHUFFLE_BUFFER)
     events = delivered = epoch = 0
@@ -338,14 +340,30 @@ def markdown(results: dict[str, Measured], targets: list[Check]) -> str:
     return "\n".join(lines)
 
 
-def loader_line(loader: dict[str, float], step: dict[str, float]) -> str:
+def loader_line(name: str, loader: dict[str, float], step: dict[str, float]) -> str:
     """One sentence comparing the loader's rate with the training step's."""
     return (
-        f"loader delivers {loader['events_per_s']:,.0f} events/s "
-        f"({loader['bytes'] / loader['seconds'] / MB:,.0f} MB/s, 2100 columns, batch "
-        f"{loader['batch']:,}) vs training step {step['events_per_s']:,.0f} events/s "
+        f"loader ({name}) delivers {loader['events_per_s']:,.0f} events/s "
+        f"({loader['bytes'] / loader['seconds'] / MB:,.0f} MB/s, batch "
+        f"{loader['batch']:,}) vs the ANODE training step {step['events_per_s']:,.0f} events/s "
         f"(batch {STEP_BATCH:,}): {loader['events_per_s'] / step['events_per_s']:.1f}x"
     )
+
+
+def features_dataset(work: Path, n_events: int) -> Path:
+    """A converted ANODE-features dataset (what the training step reads)."""
+    from fedhex_hpc.data.generate_lhco import write_features
+
+    source = write_features(work / "features.h5", n_events, seed=2)
+    dataset = work / "features_dataset"
+    command = [
+        *(sys.executable, "-m", "fedhex_hpc.cli", "data", "convert", "lhco-features"),
+        str(source),
+        "-o",
+        str(dataset),
+    ]
+    subprocess.run(command, check=True, capture_output=True)
+    return dataset
 
 
 def run(args: argparse.Namespace, work: Path) -> dict:
@@ -370,16 +388,20 @@ def run(args: argparse.Namespace, work: Path) -> dict:
     print("streaming the train split and timing the training step ...", file=sys.stderr)
     seconds = str(args.loader_seconds)
     loader = rate(task_command("loader", work / "dataset", seconds))
+    features = features_dataset(work, FEATURE_EVENTS)
+    features_loader = rate(task_command("loader", features, seconds))
     step = rate(task_command("step", seconds))
     targets = checks(results)
     print(markdown(results, targets))
     print()
-    print(loader_line(loader, step))
+    print(loader_line("2100 particle columns", loader, step))
+    print(loader_line("ANODE features, 5 columns", features_loader, step))
     return {
         "gb": args.gb,
         "methods": {key: {**asdict(r), "input_mb_s": r.input_mb_s} for key, r in results.items()},
         "checks": [asdict(t) for t in targets],
         "loader": loader,
+        "features_loader": features_loader,
         "train_step": {**step, "batch": STEP_BATCH},
     }
 

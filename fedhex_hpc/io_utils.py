@@ -44,9 +44,14 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
     return Path(path)
 
 
-def write_json_atomic(path: str | Path, data: Any) -> Path:
-    """Write ``data`` as indented JSON to ``path`` atomically."""
-    return write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+def write_json_atomic(path: str | Path, data: Any, compact: bool = False) -> Path:
+    """Write ``data`` as JSON to ``path`` atomically (indented unless ``compact``)."""
+    text = (
+        json.dumps(data, separators=(",", ":"))
+        if compact
+        else json.dumps(data, indent=2, sort_keys=True)
+    )
+    return write_text_atomic(path, text + "\n")
 
 
 @contextlib.contextmanager

@@ -36,21 +36,6 @@ SPLITS = ("train", "val", "test")
 PARTIAL = ".partial"
 
 
-def _stats_by_column(values: np.ndarray, names: list[str]) -> dict[str, dict]:
-    if not len(values):
-        return {name: ColumnStats().to_dict() for name in names}
-    values = values.astype(np.float64)
-    mean = values.mean(axis=0)
-    m2 = ((values - mean) ** 2).sum(axis=0)
-    low, high = values.min(axis=0), values.max(axis=0)
-    return {
-        name: ColumnStats(
-            len(values), float(mean[j]), float(m2[j]), float(low[j]), float(high[j])
-        ).to_dict()
-        for j, name in enumerate(names)
-    }
-
-
 def _convert_partition(
     part: Partition,
     out: Path,
@@ -87,7 +72,7 @@ def _convert_partition(
     }
     for code, split in enumerate(SPLITS):
         in_split = split_of == code
-        record["stats"][split] = _stats_by_column(values[in_split], stored)
+        record["stats"][split] = ColumnStats.of(values[in_split]).to_record()
         for label, cls in CLASS_NAMES.items():
             rows = values[in_split & (labels == label)]
             if not len(rows):
@@ -106,7 +91,7 @@ def _convert_partition(
                     )
                 )
             )
-    write_json_atomic(out / PARTIAL / f"part-{part.index:05d}.json", record)
+    write_json_atomic(out / PARTIAL / f"part-{part.index:05d}.json", record, compact=True)
     return record
 
 
@@ -114,14 +99,13 @@ def _source_entry(path: Path) -> dict[str, Any]:
     return {"path": str(path), "bytes": path.stat().st_size, "sha256": sha256_file(path)}
 
 
-def _merge_stats(records: list[dict]) -> dict[str, dict[str, dict]]:
-    merged: dict[str, dict[str, ColumnStats]] = {}
+def _merge_stats(records: list[dict], names: list[str]) -> dict[str, dict[str, dict]]:
+    merged: dict[str, ColumnStats] = {}
     for record in records:
-        for split, columns in record["stats"].items():
-            target = merged.setdefault(split, {})
-            for name, d in columns.items():
-                target[name] = target.get(name, ColumnStats()).merge(ColumnStats.from_dict(d))
-    return {s: {n: st.to_dict() for n, st in cols.items()} for s, cols in merged.items()}
+        for split, stats in record["stats"].items():
+            part = ColumnStats.from_record(stats)
+            merged[split] = merged[split].merge(part) if split in merged else part
+    return {split: stats.by_column(names) for split, stats in merged.items()}
 
 
 def _check_options(out: Path, options: dict, overwrite: bool) -> None:
@@ -251,7 +235,7 @@ def convert(
         columns=[asdict(c) for c in source.columns if c.role != "class"],
         splits=splits,
         shards=shards,
-        stats=_merge_stats(records),
+        stats=_merge_stats(records, [c.name for c in source.columns if c.role != "class"]),
         sources=sources,
         options=options,
         dropped_non_finite=dropped,

@@ -19,6 +19,7 @@ from fedhex_hpc.errors import DataError
 __all__ = ["DatasetView", "ShardStream"]
 
 READ_ROWS = 65_536
+SHUFFLE_BYTES = 256 * 2**20
 
 
 class DatasetView:
@@ -124,7 +125,10 @@ class ShardStream:
         self.split = split
         self.batch_size = batch_size
         self.seed = seed
-        self.shuffle_buffer = max(shuffle_buffer, batch_size)
+        # events in the shuffle buffer, also capped in bytes: 262,144 events of 2,100
+        # particle columns would be 2.2 GB
+        row_bytes = 4 * len(view.manifest.columns)
+        self.buffer_rows = max(batch_size, min(shuffle_buffer, SHUFFLE_BYTES // row_bytes))
         self.ranks = ranks
         total = sum(len(chunk) for chunk in view.chunks(split))
         self.events_per_epoch = total // ranks.size // batch_size * batch_size
@@ -146,26 +150,28 @@ class ShardStream:
 
     def _batches(self, epoch: int) -> Iterator[Arrays]:
         rng = np.random.default_rng([self.seed, 4, epoch])
-        pool: Arrays | None = None
-        emitted = 0
-        chunks = self._rank_chunks(epoch)
-        for chunk in _with_end(chunks):
+        parts: list[Arrays] = []
+        size = emitted = 0
+        for chunk in _with_end(self._rank_chunks(epoch)):
             if chunk is not None:
-                pool = chunk if pool is None else _concat([pool, chunk])
-                if len(pool) < self.shuffle_buffer:
+                parts.append(chunk)
+                size += len(chunk)
+                if size < self.buffer_rows:
                     continue
-            if pool is None:
+            if not parts:
                 return
+            pool = _concat(parts)
             pool = pool.take(rng.permutation(len(pool)))
             # emit all but half a buffer, which stays to mix with the next chunks
-            keep = 0 if chunk is None else self.shuffle_buffer // 2
+            keep = 0 if chunk is None else self.buffer_rows // 2
             n_out = (len(pool) - keep) // self.batch_size * self.batch_size
             for start in range(0, n_out, self.batch_size):
                 if emitted == self.steps_per_epoch:
                     return
                 yield pool.take(slice(start, start + self.batch_size))
                 emitted += 1
-            pool = pool.take(slice(n_out, None))
+            rest = pool.take(slice(n_out, None))
+            parts, size = [rest], len(rest)
 
     def epoch(self, epoch: int, start_step: int = 0) -> Iterator[Arrays]:
         """The batches of ``epoch`` from step ``start_step`` on, read ahead by tf.data."""

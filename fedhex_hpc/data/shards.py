@@ -10,8 +10,9 @@ Files are opened read-only with HDF5 file locking off: cluster file systems
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -33,31 +34,42 @@ CHUNK_BYTES = 1 << 20
 
 @dataclass
 class ColumnStats:
-    """Count, mean, sum of squared deviations, min and max of one column; mergeable."""
+    """Count, means, sums of squared deviations, minima and maxima of every column.
 
-    count: int = 0
-    mean: float = 0.0
-    m2: float = 0.0
-    min: float = float("inf")
-    max: float = float("-inf")
+    Held as arrays (one entry per column) so that thousands of particle columns
+    cost a few vector operations; two disjoint samples merge exactly (Chan et al.).
+    """
+
+    count: int
+    mean: np.ndarray
+    m2: np.ndarray
+    min: np.ndarray
+    max: np.ndarray
 
     @classmethod
     def of(cls, values: np.ndarray) -> ColumnStats:
-        """Statistics of a 1-D array."""
-        if len(values) == 0:
-            return cls()
-        values = values.astype(np.float64)
-        mean = float(values.mean())
+        """Statistics of the columns of a 2-D array."""
+        n_columns = values.shape[1]
+        if not len(values):
+            return cls(
+                0,
+                np.zeros(n_columns),
+                np.zeros(n_columns),
+                np.full(n_columns, np.inf),
+                np.full(n_columns, -np.inf),
+            )
+        mean = values.mean(axis=0, dtype=np.float64)
+        m2 = np.square(values - mean.astype(values.dtype), dtype=np.float64).sum(axis=0)
         return cls(
             len(values),
             mean,
-            float(np.sum((values - mean) ** 2)),
-            float(values.min()),
-            float(values.max()),
+            m2,
+            values.min(axis=0).astype(np.float64),
+            values.max(axis=0).astype(np.float64),
         )
 
     def merge(self, other: ColumnStats) -> ColumnStats:
-        """Statistics of the union of two disjoint samples (Chan et al.)."""
+        """Statistics of the union of two disjoint samples."""
         if other.count == 0:
             return self
         if self.count == 0:
@@ -68,23 +80,37 @@ class ColumnStats:
             n,
             self.mean + delta * other.count / n,
             self.m2 + other.m2 + delta**2 * self.count * other.count / n,
-            min(self.min, other.min),
-            max(self.max, other.max),
+            np.minimum(self.min, other.min),
+            np.maximum(self.max, other.max),
         )
 
-    @property
-    def std(self) -> float:
-        """Population standard deviation."""
-        return float(np.sqrt(self.m2 / self.count)) if self.count else 0.0
-
-    def to_dict(self) -> dict:
-        """JSON form including ``std``."""
-        return {**asdict(self), "std": self.std}
+    def to_record(self) -> dict[str, Any]:
+        """Compact JSON form (lists per field) for per-partition records."""
+        return {
+            "count": self.count,
+            **{k: getattr(self, k).tolist() for k in ("mean", "m2", "min", "max")},
+        }
 
     @classmethod
-    def from_dict(cls, d: dict) -> ColumnStats:
-        """Inverse of :meth:`to_dict`."""
-        return cls(d["count"], d["mean"], d["m2"], d["min"], d["max"])
+    def from_record(cls, d: dict[str, Any]) -> ColumnStats:
+        """Inverse of :meth:`to_record`."""
+        return cls(
+            d["count"], *(np.asarray(d[k], np.float64) for k in ("mean", "m2", "min", "max"))
+        )
+
+    def by_column(self, names: list[str]) -> dict[str, dict[str, float]]:
+        """Per-column min/max/mean/std (population) for the manifest."""
+        std = np.sqrt(self.m2 / self.count) if self.count else np.zeros_like(self.m2)
+        return {
+            name: {
+                "count": self.count,
+                "mean": float(self.mean[j]),
+                "std": float(std[j]),
+                "min": float(self.min[j]),
+                "max": float(self.max[j]),
+            }
+            for j, name in enumerate(names)
+        }
 
 
 def write_shard(path: Path, data: np.ndarray, columns: list[str]) -> None:
