@@ -11,7 +11,6 @@ import sys
 import h5py
 import pytest
 
-from fedhex_hpc import doctor
 from fedhex_hpc.doctor import (
     Check,
     check_directory,
@@ -20,6 +19,7 @@ from fedhex_hpc.doctor import (
     exit_code,
     format_table,
     run_checks,
+    storage,
 )
 
 BASICS = {"python", "fedhex-hpc", "tensorflow", "tensorflow-probability", "tf-keras", "ranks"}
@@ -90,7 +90,7 @@ def test_writable_directory_has_working_locking(tmp_path, monkeypatch):
 
 def test_locking_failure_fails_with_the_export_fix(tmp_path, monkeypatch):
     error = "OSError: Unable to synchronously create file (unable to lock file, errno = 38)"
-    monkeypatch.setattr(doctor, "_run", lambda *args, **kwargs: (1, f"Traceback\n{error}"))
+    monkeypatch.setattr(storage, "_run", lambda *args, **kwargs: (1, f"Traceback\n{error}"))
     check = check_directory(tmp_path, "run-dir")
     assert check.status == "FAIL"
     assert "errno = 38" in check.detail
@@ -98,7 +98,7 @@ def test_locking_failure_fails_with_the_export_fix(tmp_path, monkeypatch):
 
 
 def test_read_only_data_directory_is_probed_by_reading(tmp_path, monkeypatch):
-    monkeypatch.setattr(doctor.os, "access", lambda path, mode: False)
+    monkeypatch.setattr(storage.os, "access", lambda path, mode: False)
     assert check_directory(tmp_path).status == "warn"  # nothing to read
     (tmp_path / "shards").mkdir()
     with h5py.File(tmp_path / "shards" / "part-00000.h5", "w") as fh:
