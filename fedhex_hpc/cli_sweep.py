@@ -53,12 +53,27 @@ def _scheduler(args: argparse.Namespace):
     return SlurmScheduler() if args.scheduler == "slurm" else CondorScheduler()
 
 
-def _submit(args: argparse.Namespace, only_unfinished: bool) -> int:
+def _workload(folder: Path, only_unfinished: bool):
+    """The tasks of a sweep folder or a mixlearn study folder, and how to run them."""
     from fedhex_hpc.errors import ConfigError
-    from fedhex_hpc.schedulers import load_profile
+    from fedhex_hpc.schedulers import Workload
+
+    if (folder / "study.json").is_file():
+        from fedhex_hpc.mixlearn.folder import StudyFolder
+
+        study = StudyFolder(folder)
+        missing = [c for c in ("signal", "background") if not study.pool_file(c).is_file()]
+        if missing:
+            raise ConfigError(
+                f"{folder}: no synthetic pools yet; run `fedhex mixlearn flows {folder}`"
+            )
+        ids = [i for i in range(len(study.plan())) if study.result(i) is None]
+        return Workload(
+            folder, ids, ["mixlearn", "run", str(folder)], ["mixlearn", "collect", str(folder)]
+        )
     from fedhex_hpc.sweeps import SweepFolder, task_ids_by_state
 
-    sweep = SweepFolder(Path(args.sweep).resolve())
+    sweep = SweepFolder(folder)
     groups = task_ids_by_state(sweep)
     if only_unfinished:
         ids = sorted(groups["failed"] + groups["pending"])
@@ -66,16 +81,24 @@ def _submit(args: argparse.Namespace, only_unfinished: bool) -> int:
             sweep.file("state", f"{i}.failed").unlink(missing_ok=True)
     else:
         ids = sorted(i for ids in groups.values() for i in ids)
-    if not ids:
-        raise ConfigError(f"{sweep.path}: no tasks to submit (all done or running)")
+    return Workload(folder, ids, ["sweep", "run", str(folder)], ["sweep", "collect", str(folder)])
+
+
+def _submit(args: argparse.Namespace, only_unfinished: bool) -> int:
+    from fedhex_hpc.errors import ConfigError
+    from fedhex_hpc.schedulers import load_profile
+
+    work = _workload(Path(args.sweep).resolve(), only_unfinished)
+    if not work.task_ids:
+        raise ConfigError(f"{work.folder}: no tasks to submit (all done or running)")
     profile = load_profile(args.profile)
-    result = _scheduler(args).submit(sweep.path, ids, profile, args.dry_run)
+    result = _scheduler(args).submit(work, profile, args.dry_run)
     for path in result.files:
         print(f"wrote {path}")
     for command in result.commands:
         print(("would run: " if args.dry_run else "ran: ") + " ".join(command))
     if result.job_ids:
-        print(f"submitted {len(ids)} tasks: jobs {', '.join(result.job_ids)}")
+        print(f"submitted {len(work.task_ids)} tasks: jobs {', '.join(result.job_ids)}")
     return 0
 
 
@@ -117,6 +140,8 @@ def add_sweep_commands(sub: argparse._SubParsersAction) -> None:
     _add_submit_options(retry)
     retry.set_defaults(func=lambda args: _submit(args, only_unfinished=True))
 
-    submit = sub.add_parser("submit", help="submit every task of a sweep, then collect")
+    submit = sub.add_parser(
+        "submit", help="submit every task of a sweep (or mixlearn study), then collect"
+    )
     _add_submit_options(submit)
     submit.set_defaults(func=lambda args: _submit(args, only_unfinished=False))

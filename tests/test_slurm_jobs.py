@@ -14,7 +14,10 @@ import pytest
 from fedhex_hpc.sweeps import SweepFolder
 
 from .conftest import run_cli
+from .test_mixlearn import dataset, study
 from .test_sweeps import write_spec
+
+__all__ = ["dataset", "study"]  # fixtures shared with the mixlearn tests
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = str(Path(sys.executable).parent)
@@ -120,3 +123,24 @@ def test_sweep_as_job_array_with_collect(slurm_cluster, tmp_path):
     assert all(folder.state(r.task_id) == "done" for r in folder.plan())
     assert (sweep / "summary.md").read_text().count("|") > 10
     assert len(list((sweep / "logs").glob(f"{array_id}_*.out"))) == 8
+
+
+def test_mixlearn_rows_as_a_job_array(slurm_cluster, study):
+    out = run_cli(
+        "submit",
+        str(study),
+        "--scheduler",
+        "slurm",
+        "--profile",
+        str(ROOT / "hpc" / "profiles" / "test-cluster.yaml"),
+        env_extra={**slurm_cluster.env, "PATH": f"{VENV_BIN}:{slurm_cluster.env['PATH']}"},
+    )
+    array_id, collect_id = (int(x) for x in out.stdout.split("jobs ")[-1].split(", "))
+    assert slurm_cluster.wait(array_id, timeout=1200) == "COMPLETED"
+    assert slurm_cluster.wait(collect_id, timeout=600) == "COMPLETED"
+    import pandas as pd
+
+    table = pd.read_csv(study / "training.plan.csv")
+    assert table["done"].all() and table["accuracy"].between(0, 1).all()
+    again = run_cli("submit", str(study), "--scheduler", "slurm", check=False)
+    assert "no tasks to submit" in again.stderr

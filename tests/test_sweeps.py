@@ -14,7 +14,13 @@ import pytest
 import yaml
 
 from fedhex_hpc.errors import ConfigError
-from fedhex_hpc.schedulers import CondorScheduler, LocalScheduler, SlurmScheduler, load_profile
+from fedhex_hpc.schedulers import (
+    CondorScheduler,
+    LocalScheduler,
+    SlurmScheduler,
+    Workload,
+    load_profile,
+)
 from fedhex_hpc.sweeps import SweepFolder, collect, expand, load_spec, run_task, status
 
 from .conftest import run_cli, small_raw
@@ -35,6 +41,13 @@ def write_spec(tmp_path: Path, **spec) -> Path:
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump({"name": "tiny", "base": "base.yaml", **spec}))
     return path
+
+
+def workload(folder: Path, ids) -> Workload:
+    folder = folder.resolve()
+    return Workload(
+        folder, list(ids), ["sweep", "run", str(folder)], ["sweep", "collect", str(folder)]
+    )
 
 
 def plan(tmp_path: Path, **spec) -> Path:
@@ -111,9 +124,7 @@ def test_task_outside_plan_other_plan_and_incompatible_folder(tmp_path):
 
 def test_thirty_two_concurrent_tasks_all_land_in_the_merged_table(tmp_path):
     out = plan(tmp_path, repeats=32, summary={"rows": "run.seed", "metric": "kl"})
-    LocalScheduler(jobs=32, threads=1).submit(
-        out.resolve(), list(range(32)), load_profile(None), dry_run=False
-    )
+    LocalScheduler(jobs=32, threads=1).submit(workload(out, range(32)), load_profile(None), False)
     table = (out / "results.csv").read_text().splitlines()
     assert len(table) == 33
     import pandas as pd
@@ -185,7 +196,7 @@ def test_slurm_files_from_a_profile(tmp_path):
             }
         )
     )
-    SlurmScheduler().submit(out.resolve(), list(range(6)), load_profile(profile), dry_run=True)
+    SlurmScheduler().submit(workload(out, range(6)), load_profile(profile), dry_run=True)
     text = (out / "submit" / "slurm_array.sh").read_text()
     for line in (
         "#SBATCH --array=0-5%3",
@@ -215,12 +226,13 @@ def test_condor_submit_description_expands_to_the_plan(tmp_path):
         htcondor2 = pytest.importorskip("htcondor2")
     out = plan(tmp_path / "with space", repeats=5)
     ids = [0, 2, 3, 4]
-    result = CondorScheduler().submit(out.resolve(), ids, load_profile(None), dry_run=True)
+    result = CondorScheduler().submit(workload(out, ids), load_profile(None), dry_run=True)
     submit = htcondor2.Submit((out / "submit" / "tasks.sub").read_text())
     items = list(submit.itemdata())
     assert [int(i["task_id"]) for i in items] == ids
     assert submit["request_cpus"] == "2"
-    assert "sweep run" in submit["arguments"] and "$(task_id)" in submit["arguments"]
+    assert "sweep run" in submit["arguments"]
+    assert "FEDHEX_TASK_ID=$(task_id)" in submit["environment"]
     assert "'" in submit["arguments"]  # the path with a space is quoted
     collect_sub = htcondor2.Submit((out / "submit" / "collect.sub").read_text())
     assert "sweep collect" in collect_sub["arguments"]

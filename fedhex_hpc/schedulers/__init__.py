@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fedhex_hpc.schedulers.base import Scheduler, SchedulerError, SubmitResult
+from fedhex_hpc.schedulers.base import Scheduler, SchedulerError, SubmitResult, Workload
 from fedhex_hpc.schedulers.condor import CondorScheduler
 from fedhex_hpc.schedulers.local import LocalScheduler
 from fedhex_hpc.schedulers.profile import SiteProfile, load_profile
@@ -16,5 +16,6 @@ __all__ = [
     "SiteProfile",
     "SlurmScheduler",
     "SubmitResult",
+    "Workload",
     "load_profile",
 ]

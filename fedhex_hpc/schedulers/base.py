@@ -18,6 +18,7 @@ __all__ = [
     "Scheduler",
     "SchedulerError",
     "SubmitResult",
+    "Workload",
     "call",
     "fedhex_command",
     "render",
@@ -41,12 +42,21 @@ class SubmitResult:
     commands: list[list[str]] = field(default_factory=list)
 
 
-class Scheduler(Protocol):
-    """Runs the tasks ``task_ids`` of a sweep folder, then its collect step."""
+@dataclass(frozen=True)
+class Workload:
+    """What to submit: a folder, its task ids, and the ``fedhex`` arguments that run
+    one task (the id comes from the array index) and that collect the results."""
 
-    def submit(
-        self, sweep: Path, task_ids: list[int], profile: SiteProfile, dry_run: bool
-    ) -> SubmitResult:
+    folder: Path
+    task_ids: list[int]
+    run_args: list[str]
+    collect_args: list[str]
+
+
+class Scheduler(Protocol):
+    """Runs the tasks of a workload, then its collect step."""
+
+    def submit(self, work: Workload, profile: SiteProfile, dry_run: bool) -> SubmitResult:
         """Submit (or with ``dry_run`` only write) the jobs."""
         ...
 

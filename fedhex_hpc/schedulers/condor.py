@@ -4,9 +4,8 @@ and a DAG whose collect node runs after every task."""
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
-from fedhex_hpc.schedulers.base import SubmitResult, call, fedhex_command, render
+from fedhex_hpc.schedulers.base import SubmitResult, Workload, call, fedhex_command, render
 from fedhex_hpc.schedulers.profile import SiteProfile
 
 __all__ = ["CondorScheduler", "condor_arguments"]
@@ -24,24 +23,24 @@ def condor_arguments(args: list[str]) -> str:
 class CondorScheduler:
     """Writes ``submit/tasks.sub``, ``submit/collect.sub`` and ``submit/sweep.dag``."""
 
-    def submit(
-        self, sweep: Path, task_ids: list[int], profile: SiteProfile, dry_run: bool
-    ) -> SubmitResult:
-        """Write the files and, unless ``dry_run``, ``condor_submit_dag`` them."""
+    def submit(self, work: Workload, profile: SiteProfile, dry_run: bool) -> SubmitResult:
+        """Write the files and, unless ``dry_run``, ``condor_submit_dag`` them.
+
+        Each job gets its task id as ``FEDHEX_TASK_ID`` from the queued item.
+        """
+        sweep = work.folder
         fedhex = fedhex_command(profile)
         executable = shutil.which(fedhex[0]) or fedhex[0]
         condor = profile.condor
         (sweep / "logs").mkdir(parents=True, exist_ok=True)
-        (sweep / "task_ids.txt").write_text("".join(f"{i}\n" for i in task_ids))
+        (sweep / "task_ids.txt").write_text("".join(f"{i}\n" for i in work.task_ids))
         extra = "\n".join(f"{k} = {v}" for k, v in condor.extra_commands.items())
         tasks = render(
             "condor_tasks.sub",
             sweep / "submit" / "tasks.sub",
             sweep=str(sweep),
             executable=executable,
-            arguments=condor_arguments(
-                [*fedhex[1:], "sweep", "run", str(sweep), "--task", "$(task_id)"]
-            ),
+            arguments=condor_arguments([*fedhex[1:], *work.run_args]),
             request_cpus=str(condor.request_cpus),
             request_memory=condor.request_memory,
             request_gpus=str(condor.request_gpus),
@@ -52,7 +51,7 @@ class CondorScheduler:
             sweep / "submit" / "collect.sub",
             sweep=str(sweep),
             executable=executable,
-            arguments=condor_arguments([*fedhex[1:], "sweep", "collect", str(sweep)]),
+            arguments=condor_arguments([*fedhex[1:], *work.collect_args]),
         )
         dag = sweep / "submit" / "sweep.dag"
         dag.write_text(

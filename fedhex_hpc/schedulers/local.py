@@ -10,9 +10,8 @@ import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
-from fedhex_hpc.schedulers.base import SubmitResult
+from fedhex_hpc.schedulers.base import SubmitResult, Workload
 from fedhex_hpc.schedulers.profile import SiteProfile
 
 __all__ = ["LocalScheduler"]
@@ -25,28 +24,15 @@ class LocalScheduler:
         self.jobs = jobs
         self.threads = threads
 
-    def _command(self, sweep: Path, task_id: int) -> list[str]:
-        return [
-            sys.executable,
-            "-m",
-            "fedhex_hpc.cli",
-            "sweep",
-            "run",
-            str(sweep),
-            "--task",
-            str(task_id),
-        ]
-
-    def submit(
-        self, sweep: Path, task_ids: list[int], profile: SiteProfile, dry_run: bool
-    ) -> SubmitResult:
+    def submit(self, work: Workload, profile: SiteProfile, dry_run: bool) -> SubmitResult:
         """Run the tasks (logs in ``logs/local_<id>.out``), then collect."""
-        commands = [self._command(sweep, i) for i in task_ids]
-        collect = [sys.executable, "-m", "fedhex_hpc.cli", "sweep", "collect", str(sweep)]
+        fedhex = [sys.executable, "-m", "fedhex_hpc.cli"]
+        commands = [[*fedhex, *work.run_args] for _ in work.task_ids]
+        collect = [*fedhex, *work.collect_args]
         result = SubmitResult(commands=[*commands, collect])
         if dry_run:
             return result
-        logs = sweep / "logs"
+        logs = work.folder / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         # TensorFlow reads its thread-pool sizes from these at start-up
         env = {
@@ -59,11 +45,14 @@ class LocalScheduler:
             task_id, argv = item
             with open(logs / f"local_{task_id}.out", "a") as log:
                 return subprocess.run(
-                    argv, stdout=log, stderr=subprocess.STDOUT, env=env
+                    argv,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env={**env, "FEDHEX_TASK_ID": str(task_id)},
                 ).returncode
 
         with ThreadPoolExecutor(self.jobs) as pool:
-            codes = list(pool.map(run, zip(task_ids, commands, strict=True)))
-        result.job_ids = [f"local:{i}:{code}" for i, code in zip(task_ids, codes, strict=True)]
+            codes = list(pool.map(run, zip(work.task_ids, commands, strict=True)))
+        result.job_ids = [f"local:{i}:{code}" for i, code in zip(work.task_ids, codes, strict=True)]
         subprocess.run(collect, check=False)
         return result

@@ -4,9 +4,8 @@ preemption) and a collect job that runs after it with ``--dependency=afterok``."
 from __future__ import annotations
 
 import shlex
-from pathlib import Path
 
-from fedhex_hpc.schedulers.base import SubmitResult, call, fedhex_command, render
+from fedhex_hpc.schedulers.base import SubmitResult, Workload, call, fedhex_command, render
 from fedhex_hpc.schedulers.profile import SiteProfile
 
 __all__ = ["SlurmScheduler", "array_spec"]
@@ -27,10 +26,9 @@ def array_spec(task_ids: list[int], throttle: int) -> str:
 class SlurmScheduler:
     """Submits with ``sbatch --parsable``."""
 
-    def submit(
-        self, sweep: Path, task_ids: list[int], profile: SiteProfile, dry_run: bool
-    ) -> SubmitResult:
+    def submit(self, work: Workload, profile: SiteProfile, dry_run: bool) -> SubmitResult:
         """Write ``submit/slurm_array.sh`` and ``submit/slurm_collect.sh`` and submit both."""
+        sweep = work.folder
         slurm = profile.slurm
         directives = [f"#SBATCH --partition={slurm.partition}"] if slurm.partition else []
         directives += [f"#SBATCH --account={slurm.account}"] if slurm.account else []
@@ -42,7 +40,8 @@ class SlurmScheduler:
         values = {
             "job_name": f"fedhex-{sweep.name}",
             "sweep": str(sweep),
-            "sweep_q": shlex.quote(str(sweep)),
+            "run_args": shlex.join(work.run_args),
+            "collect_args": shlex.join(work.collect_args),
             "logs": str(sweep / "logs"),
             "cpus_per_task": str(slurm.cpus_per_task),
             "memory": slurm.memory,
@@ -56,7 +55,7 @@ class SlurmScheduler:
         array_script = render(
             "slurm_array.sh",
             sweep / "submit" / "slurm_array.sh",
-            array=array_spec(task_ids, slurm.array_throttle),
+            array=array_spec(work.task_ids, slurm.array_throttle),
             **values,
         )
         collect_script = render("slurm_collect.sh", sweep / "submit" / "slurm_collect.sh", **values)

@@ -10,11 +10,11 @@
 #SBATCH --mem=${memory}
 #SBATCH --time=${time}
 ${directives}
-# One task of sweep ${sweep}: the array index is the task id.
+# One task of ${sweep}: the array index is the task id.
 set -euo pipefail
 ${modules}
 export FEDHEX_TASK_ID=$$SLURM_ARRAY_TASK_ID
-${fedhex} sweep run ${sweep_q} &
+${fedhex} ${run_args} &
 pid=$$!
 trap 'kill -USR1 $$pid 2>/dev/null || true' USR1
 trap 'kill -TERM $$pid 2>/dev/null || true' TERM

@@ -6,7 +6,7 @@
 #SBATCH --mem=${memory}
 #SBATCH --time=00:30:00
 ${directives}
-# Merge the results of sweep ${sweep} once every array task succeeded (afterok).
+# Merge the results of ${sweep} once every array task succeeded (afterok).
 set -euo pipefail
 ${modules}
-${fedhex} sweep collect ${sweep_q}
+${fedhex} ${collect_args}
