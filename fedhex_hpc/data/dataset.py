@@ -45,8 +45,8 @@ class DatasetView:
                 f"column {self.region_column!r}"
             )
         index = {name: j for j, name in enumerate(stored)}
-        self._x = [index[n] for n in self.features]
-        self._c = [index[n] for n in self.conditions]
+        self._x = _columns([index[n] for n in self.features])
+        self._c = _columns([index[n] for n in self.conditions]) if self.conditions else None
         self._w = index[self.weight] if self.weight else None
         self._region = index.get(self.region_column)
 
@@ -68,7 +68,7 @@ class DatasetView:
             rows = rows[inside if self.cfg.region == "signal" else ~inside]
         return Arrays(
             rows[:, self._x],
-            rows[:, self._c] if self._c else None,
+            rows[:, self._c] if self._c is not None else None,
             rows[:, self._w] if self._w is not None else None,
         )
 
@@ -95,7 +95,7 @@ class DatasetView:
         parts = list(self.chunks(split))
         loaded = Arrays(
             np.concatenate([p.x for p in parts]),
-            np.concatenate([p.cond for p in parts]) if self._c else None,
+            np.concatenate([p.cond for p in parts]) if self._c is not None else None,
             np.concatenate([p.weight for p in parts]) if self._w is not None else None,
         )
         if not len(loaded):
@@ -142,6 +142,9 @@ class ShardStream:
     def _rank_chunks(self, epoch: int) -> Iterator[Arrays]:
         n_shards = len(self.view.shard_paths(self.split))
         order = np.random.default_rng([self.seed, 3, epoch]).permutation(n_shards)
+        if self.ranks.size == 1:
+            yield from self.view.chunks(self.split, order)
+            return
         seen = 0
         for chunk in self.view.chunks(self.split, order):
             keep = (seen + np.arange(len(chunk))) % self.ranks.size == self.ranks.rank
@@ -161,16 +164,16 @@ class ShardStream:
             if not parts:
                 return
             pool = _concat(parts)
-            pool = pool.take(rng.permutation(len(pool)))
+            order = rng.permutation(len(pool))
             # emit all but half a buffer, which stays to mix with the next chunks
             keep = 0 if chunk is None else self.buffer_rows // 2
             n_out = (len(pool) - keep) // self.batch_size * self.batch_size
             for start in range(0, n_out, self.batch_size):
                 if emitted == self.steps_per_epoch:
                     return
-                yield pool.take(slice(start, start + self.batch_size))
+                yield pool.take(order[start : start + self.batch_size])
                 emitted += 1
-            rest = pool.take(slice(n_out, None))
+            rest = pool.take(order[n_out:])
             parts, size = [rest], len(rest)
 
     def epoch(self, epoch: int, start_step: int = 0) -> Iterator[Arrays]:
@@ -204,6 +207,13 @@ def _concat(parts: list[Arrays]) -> Arrays:
         None if first.cond is None else np.concatenate([p.cond for p in parts]),
         None if first.weight is None else np.concatenate([p.weight for p in parts]),
     )
+
+
+def _columns(indices: list[int]) -> slice | list[int]:
+    """A slice when the columns are contiguous (a view, no copy), else the indices."""
+    if indices == list(range(indices[0], indices[-1] + 1)):
+        return slice(indices[0], indices[-1] + 1)
+    return indices
 
 
 def _with_end(chunks: Iterator[Arrays]) -> Iterator[Arrays | None]:
