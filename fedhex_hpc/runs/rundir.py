@@ -1,0 +1,121 @@
+"""The run directory: one folder per training run and every file it owns.
+
+Layout::
+
+    RUN/config.yaml        resolved configuration (reload with `fedhex train RUN/config.yaml`)
+    RUN/environment.json   versions, host, command line, scheduler variables
+    RUN/status.json        state (running, done, failed, preempted) and last message
+    RUN/history.csv        one row per epoch
+    RUN/checkpoints/       epoch-NNNNNN/ (last K), best/ (best flow so far)
+    RUN/model/             final flow (spec.json + weights), loadable without config
+    RUN/metrics.json       evaluation results
+    RUN/plots/             loss curves, densities, marginals
+    RUN/tensorboard/       TensorBoard scalars
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+import fedhex_hpc
+from fedhex_hpc.config import Config, config_to_dict, parse_config
+from fedhex_hpc.errors import RunDirError
+from fedhex_hpc.io_utils import write_json_atomic, write_text_atomic
+
+__all__ = ["RunDir"]
+
+SCHEDULER_PREFIXES = ("SLURM_", "_CONDOR", "OMPI_COMM_WORLD", "PMIX_RANK", "HOROVOD_")
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """Paths of one run; construct with :meth:`create` or :meth:`open`."""
+
+    path: Path
+
+    config_file = property(lambda self: self.path / "config.yaml")
+    environment_file = property(lambda self: self.path / "environment.json")
+    status_file = property(lambda self: self.path / "status.json")
+    history_file = property(lambda self: self.path / "history.csv")
+    checkpoints = property(lambda self: self.path / "checkpoints")
+    model = property(lambda self: self.path / "model")
+    metrics_file = property(lambda self: self.path / "metrics.json")
+    plots = property(lambda self: self.path / "plots")
+    tensorboard = property(lambda self: self.path / "tensorboard")
+
+    @classmethod
+    def create(cls, path: str | Path, config: Config) -> RunDir:
+        """Start a new run in ``path`` (which must not hold a run already)."""
+        run = cls(Path(path))
+        if run.status_file.exists() or run.config_file.exists():
+            raise RunDirError(
+                f"{run.path} already holds a run; continue it with --resume {run.path} "
+                "or choose another --run-dir"
+            )
+        run.path.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(run.config_file, yaml.safe_dump(config_to_dict(config), sort_keys=False))
+        run.set_status("created")
+        return run
+
+    @classmethod
+    def open(cls, path: str | Path) -> RunDir:
+        """Open an existing run, checking that it is one."""
+        run = cls(Path(path))
+        if not run.path.is_dir():
+            raise RunDirError(f"run directory {run.path} does not exist")
+        if not run.config_file.is_file():
+            raise RunDirError(f"{run.path} is not a fedhex run (no config.yaml)")
+        return run
+
+    def config(self) -> Config:
+        """The run's resolved configuration."""
+        return parse_config(yaml.safe_load(self.config_file.read_text(encoding="utf-8")))
+
+    def status(self) -> dict[str, Any]:
+        """Contents of status.json (``{}`` if missing)."""
+        if not self.status_file.exists():
+            return {}
+        return json.loads(self.status_file.read_text(encoding="utf-8"))
+
+    def set_status(self, state: str, **extra: Any) -> None:
+        """Record the run's state atomically."""
+        write_json_atomic(self.status_file, {"state": state, "time": time.time(), **extra})
+
+    def write_environment(self) -> None:
+        """Record versions, host, command line and scheduler variables (appends on resume)."""
+        from fedhex_hpc._tf import tf, tfp
+
+        import numpy as np
+
+        entry = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "host": socket.gethostname(),
+            "platform": platform.platform(),
+            "python": sys.version.split()[0],
+            "command": sys.argv,
+            "cwd": os.getcwd(),
+            "versions": {
+                "fedhex_hpc": fedhex_hpc.__version__,
+                "tensorflow": tf.__version__,
+                "tensorflow_probability": tfp.__version__,
+                "numpy": np.__version__,
+            },
+            "devices": [d.name for d in tf.config.list_physical_devices()],
+            "scheduler": {
+                k: v for k, v in os.environ.items() if k.startswith(SCHEDULER_PREFIXES)
+            },
+        }
+        history = []
+        if self.environment_file.exists():
+            history = json.loads(self.environment_file.read_text(encoding="utf-8"))["starts"]
+        write_json_atomic(self.environment_file, {"starts": [*history, entry]})
