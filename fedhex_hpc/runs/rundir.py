@@ -93,9 +93,9 @@ class RunDir:
 
     def write_environment(self) -> None:
         """Record versions, host, command line and scheduler variables (appends on resume)."""
-        from fedhex_hpc._tf import tf, tfp
-
         import numpy as np
+
+        from fedhex_hpc._tf import tf, tfp
 
         entry = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -111,9 +111,7 @@ class RunDir:
                 "numpy": np.__version__,
             },
             "devices": [d.name for d in tf.config.list_physical_devices()],
-            "scheduler": {
-                k: v for k, v in os.environ.items() if k.startswith(SCHEDULER_PREFIXES)
-            },
+            "scheduler": {k: v for k, v in os.environ.items() if k.startswith(SCHEDULER_PREFIXES)},
         }
         history = []
         if self.environment_file.exists():
