@@ -62,6 +62,23 @@ def model_weights(run: Path) -> list[np.ndarray]:
     return [v.numpy() for v in load_flow(run / "model").variables]
 
 
+def submit_and_wait(cluster, folder: Path) -> int:
+    """``fedhex submit --scheduler slurm``; wait for the array and its collect job."""
+    out = run_cli(
+        "submit",
+        str(folder),
+        "--scheduler",
+        "slurm",
+        "--profile",
+        str(ROOT / "hpc" / "profiles" / "test-cluster.yaml"),
+        env_extra={**cluster.env, "PATH": f"{VENV_BIN}:{cluster.env['PATH']}"},
+    )
+    array_id, collect_id = (int(x) for x in out.stdout.split("jobs ")[-1].split(", "))
+    assert cluster.wait(array_id, timeout=1200) == "COMPLETED"
+    assert cluster.wait(collect_id, timeout=600) == "COMPLETED"
+    return array_id
+
+
 def test_train_lhco_job_with_two_ranks(slurm_cluster, lhco_features, tmp_path):
     job = submit_lhco(slurm_cluster, tmp_path, lhco_features, FEDHEX_EPOCHS="3")
     state = slurm_cluster.wait(job, timeout=900)
@@ -107,18 +124,7 @@ def test_sweep_as_job_array_with_collect(slurm_cluster, tmp_path):
     )
     sweep = tmp_path / "sweep"
     run_cli("sweep", "plan", str(spec), "-o", str(sweep))
-    out = run_cli(
-        "submit",
-        str(sweep),
-        "--scheduler",
-        "slurm",
-        "--profile",
-        str(ROOT / "hpc" / "profiles" / "test-cluster.yaml"),
-        env_extra={**slurm_cluster.env, "PATH": f"{VENV_BIN}:{slurm_cluster.env['PATH']}"},
-    )
-    array_id, collect_id = (int(x) for x in out.stdout.split("jobs ")[-1].split(", "))
-    assert slurm_cluster.wait(array_id, timeout=1200) == "COMPLETED"
-    assert slurm_cluster.wait(collect_id, timeout=600) == "COMPLETED"
+    array_id = submit_and_wait(slurm_cluster, sweep)
     folder = SweepFolder(sweep)
     assert all(folder.state(r.task_id) == "done" for r in folder.plan())
     assert (sweep / "summary.md").read_text().count("|") > 10
@@ -126,18 +132,7 @@ def test_sweep_as_job_array_with_collect(slurm_cluster, tmp_path):
 
 
 def test_mixlearn_rows_as_a_job_array(slurm_cluster, study):
-    out = run_cli(
-        "submit",
-        str(study),
-        "--scheduler",
-        "slurm",
-        "--profile",
-        str(ROOT / "hpc" / "profiles" / "test-cluster.yaml"),
-        env_extra={**slurm_cluster.env, "PATH": f"{VENV_BIN}:{slurm_cluster.env['PATH']}"},
-    )
-    array_id, collect_id = (int(x) for x in out.stdout.split("jobs ")[-1].split(", "))
-    assert slurm_cluster.wait(array_id, timeout=1200) == "COMPLETED"
-    assert slurm_cluster.wait(collect_id, timeout=600) == "COMPLETED"
+    submit_and_wait(slurm_cluster, study)
     import pandas as pd
 
     table = pd.read_csv(study / "training.plan.csv")
