@@ -30,6 +30,16 @@ class Arrays:
     def __len__(self) -> int:
         return len(self.x)
 
+    @classmethod
+    def concat(cls, parts: list[Arrays]) -> Arrays:
+        """The rows of ``parts`` one after the other (all with the same roles)."""
+        first = parts[0]
+        return cls(
+            np.concatenate([p.x for p in parts]),
+            None if first.cond is None else np.concatenate([p.cond for p in parts]),
+            None if first.weight is None else np.concatenate([p.weight for p in parts]),
+        )
+
     def take(self, index: np.ndarray) -> Arrays:
         """The rows ``index`` of every array."""
         return Arrays(

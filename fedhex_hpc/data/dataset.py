@@ -92,12 +92,7 @@ class DatasetView:
 
     def load(self, split: str) -> Arrays:
         """All selected events of ``split`` in memory."""
-        parts = list(self.chunks(split))
-        loaded = Arrays(
-            np.concatenate([p.x for p in parts]),
-            np.concatenate([p.cond for p in parts]) if self._c is not None else None,
-            np.concatenate([p.weight for p in parts]) if self._w is not None else None,
-        )
+        loaded = Arrays.concat(list(self.chunks(split)))
         if not len(loaded):
             raise DataError(f"{self.folder}: the selection leaves no {split} events")
         return loaded
@@ -163,7 +158,7 @@ class ShardStream:
                     continue
             if not parts:
                 return
-            pool = _concat(parts)
+            pool = Arrays.concat(parts)
             order = rng.permutation(len(pool))
             # emit all but half a buffer, which stays to mix with the next chunks
             keep = 0 if chunk is None else self.buffer_rows // 2
@@ -198,15 +193,6 @@ class ShardStream:
             cond = parts.pop(0) if probe.cond is not None else None
             weight = parts.pop(0) if probe.weight is not None else None
             yield Arrays(x, cond, weight)
-
-
-def _concat(parts: list[Arrays]) -> Arrays:
-    first = parts[0]
-    return Arrays(
-        np.concatenate([p.x for p in parts]),
-        None if first.cond is None else np.concatenate([p.cond for p in parts]),
-        None if first.weight is None else np.concatenate([p.weight for p in parts]),
-    )
 
 
 def _columns(indices: list[int]) -> slice | list[int]:

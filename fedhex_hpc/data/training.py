@@ -41,11 +41,7 @@ def _stream_sample(stream: ShardStream) -> Arrays:
         n += len(chunk)
         if n >= PREPROCESSING_SAMPLE:
             break
-    return Arrays(
-        np.concatenate([p.x for p in parts]),
-        None if parts[0].cond is None else np.concatenate([p.cond for p in parts]),
-        None if parts[0].weight is None else np.concatenate([p.weight for p in parts]),
-    )
+    return Arrays.concat(parts)
 
 
 def load_training_data(
