@@ -81,6 +81,12 @@ class DatasetView:
                 for start in range(0, data.shape[0], READ_ROWS):
                     yield self.select(data[start : start + READ_ROWS])
 
+    def count(self, split: str) -> int:
+        """Selected events of ``split``: from the manifest, or by a pass for a region cut."""
+        if self.cfg.region == "all":
+            return sum(s.rows for s in self.manifest.shards_of(split, list(self.cfg.classes)))
+        return sum(len(chunk) for chunk in self.chunks(split))
+
     def stored_bytes(self, split: str) -> int:
         """Uncompressed size of the selected shards of ``split``."""
         shards = self.manifest.shards_of(split, list(self.cfg.classes))
@@ -125,7 +131,7 @@ class ShardStream:
         row_bytes = 4 * len(view.manifest.columns)
         self.buffer_rows = max(batch_size, min(shuffle_buffer, SHUFFLE_BYTES // row_bytes))
         self.ranks = ranks
-        total = sum(len(chunk) for chunk in view.chunks(split))
+        total = view.count(split)
         self.events_per_epoch = total // ranks.size // batch_size * batch_size
         self.steps_per_epoch = self.events_per_epoch // batch_size
         if self.steps_per_epoch == 0:
