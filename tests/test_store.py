@@ -104,6 +104,17 @@ def test_finished_dataset_is_not_overwritten_and_options_must_match(table, tmp_p
     assert Manifest.read(out).options["seed"] == 9
 
 
+def test_interrupted_conversion_of_a_changed_input_is_not_finished(table, tmp_path):
+    out = tmp_path / "ds"
+    with pytest.raises(DataError, match="NaN or Inf"):
+        convert(source(table), out, strict=True, cluster=LOCAL)
+    assert (out / ".partial" / "options.json").is_file()
+    with h5py.File(table, "a") as fh:
+        fh["events"]["b"][0] = 1.0
+    with pytest.raises(DataError, match=r"other options \(source_files\)"):
+        convert(source(table), out, strict=True, cluster=LOCAL)
+
+
 def test_sigkill_mid_conversion_then_rerun_finishes(table, tmp_path):
     def args(out):
         return [

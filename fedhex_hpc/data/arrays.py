@@ -14,7 +14,6 @@ from fedhex_hpc.config import DataConfig
 from fedhex_hpc.data.columns import read_columns
 from fedhex_hpc.errors import DataError
 from fedhex_hpc.seeding import derive_seed
-from fedhex_hpc.targets import get_target
 
 __all__ = ["Arrays", "Splits", "check_finite", "load_splits"]
 
@@ -73,6 +72,9 @@ def check_finite(values: np.ndarray, what: str) -> None:
 
 
 def _from_target(cfg: DataConfig, seed: int) -> Splits:
+    # imported here: the targets load scipy.stats (0.7 s), which `fedhex data` never needs
+    from fedhex_hpc.targets import get_target
+
     target = get_target(cfg.target, **cfg.target_params)
 
     def draw(n: int, stream: int) -> Arrays:

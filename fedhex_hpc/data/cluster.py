@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import dask
 import yaml
 
 from fedhex_hpc.errors import ConfigError
@@ -48,6 +51,35 @@ def _slurm_cluster(profile: Path):
     return cluster
 
 
+def _worker_environment() -> dict[str, object]:
+    """Dask's environment for new worker processes without ``MALLOC_TRIM_THRESHOLD_``.
+
+    Setting any glibc malloc threshold freezes the mmap threshold at 128 kB, so
+    every array a conversion task allocates comes from fresh, zero-filled pages:
+    with Dask's setting, converting LHCO partitions took 1.3x as long and
+    page-faulted 3x as often as with glibc's adaptive default.
+    """
+    environment = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
+    environment.pop("MALLOC_TRIM_THRESHOLD_", None)
+    return environment
+
+
+def _start_method() -> str:
+    """How local worker processes start: ``fork`` on Linux unless TensorFlow is loaded.
+
+    A forked worker inherits the already imported modules and starts in about
+    0.1 s instead of 1-2 s for ``spawn`` (Dask's default), which re-imports
+    Python, NumPy, pandas, h5py and Dask in every worker. Forking is safe here
+    because the parent holds no native thread pool the workers could need:
+    conversion runs before any TensorFlow import (in ``fedhex data convert``),
+    and a process that has loaded TensorFlow, whose thread pools do not survive
+    a fork, gets Dask's configured method.
+    """
+    if sys.platform.startswith("linux") and "tensorflow" not in sys.modules:
+        return "fork"
+    return dask.config.get("distributed.worker.multiprocessing-method")
+
+
 @contextlib.contextmanager
 def dask_client(options: ClusterOptions) -> Iterator:
     """A ``distributed.Client`` for ``options``; clusters it started are closed after."""
@@ -61,12 +93,20 @@ def dask_client(options: ClusterOptions) -> Iterator:
     if options.profile:
         cluster = _slurm_cluster(Path(options.profile))
     else:
-        cluster = LocalCluster(
-            n_workers=options.workers,
-            threads_per_worker=options.threads,
-            memory_limit=options.memory_limit,
-            processes=True,
-            dashboard_address=":0",  # any free port: 8787 may be taken on a shared node
-        )
+        settings = {
+            "distributed.nanny.pre-spawn-environ": _worker_environment(),
+            "distributed.worker.multiprocessing-method": _start_method(),
+        }
+        with dask.config.set(settings), warnings.catch_warnings():
+            # Python >= 3.12 warns about any fork of a process with threads (here the
+            # cluster's event loop); see _start_method for why this one is safe
+            warnings.filterwarnings("ignore", r".*use of fork\(\) may lead to deadlocks")
+            cluster = LocalCluster(
+                n_workers=options.workers,
+                threads_per_worker=options.threads,
+                memory_limit=options.memory_limit,
+                processes=True,
+                dashboard_address=":0",  # any free port: 8787 may be taken on a shared node
+            )
     with cluster, Client(cluster) as client:
         yield client

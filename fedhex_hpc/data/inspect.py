@@ -38,9 +38,15 @@ def describe(folder: str | Path) -> str:
     if len(shown) < len(manifest.columns):
         lines.append(f"... and {len(manifest.columns) - len(shown)} more columns")
     lines += ["", "sources:"] + [
-        f"  {s['path']}  {s['bytes']:,} bytes  sha256 {s['sha256'][:16]}…" for s in manifest.sources
+        f"  {s['path']}  {s['bytes']:,} bytes  {_checksum(s)}" for s in manifest.sources
     ]
     return "\n".join(lines)
+
+
+def _checksum(source: dict) -> str:
+    """``blake3 <first 16 hex digits>…`` (format 1 datasets recorded SHA-256)."""
+    algorithm = "blake3" if "blake3" in source else "sha256"
+    return f"{algorithm} {source[algorithm][:16]}…"
 
 
 def verify(folder: str | Path) -> str:

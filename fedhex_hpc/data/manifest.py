@@ -18,7 +18,10 @@ from fedhex_hpc.io_utils import write_json_atomic
 __all__ = ["FORMAT_VERSION", "MANIFEST", "Manifest", "ShardEntry"]
 
 MANIFEST = "manifest.json"
-FORMAT_VERSION = 1
+#: Written now: Blosc-compressed shards, BLAKE3 source checksums.
+FORMAT_VERSION = 2
+#: Readable: format 1 had lzf shards and SHA-256 source checksums.
+READABLE_VERSIONS = (1, 2)
 
 
 @dataclass(frozen=True)
@@ -85,9 +88,10 @@ class Manifest:
         except json.JSONDecodeError as exc:
             raise DataError(f"{path} is not valid JSON ({exc})") from None
         version = data.get("format_version")
-        if version != FORMAT_VERSION:
+        if version not in READABLE_VERSIONS:
             raise DataError(
-                f"{path} has format version {version}; this fedhex-hpc reads {FORMAT_VERSION}"
+                f"{path} has format version {version}; this fedhex-hpc reads "
+                f"{', '.join(map(str, READABLE_VERSIONS))}"
             )
         data["shards"] = [ShardEntry(**s) for s in data["shards"]]
         return cls(**data)

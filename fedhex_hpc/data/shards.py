@@ -1,10 +1,13 @@
 """Shard files and per-column statistics: the pieces a dataset is made of.
 
 A shard is an HDF5 file with one float32 dataset ``data`` (rows x columns),
-chunked and lzf-compressed (fast, and it shrinks the zero padding of particle
-lists several times), with the column names in the ``columns`` attribute.
-Files are opened read-only with HDF5 file locking off: cluster file systems
-(Lustre, GPFS, NFS) often do not support the locks and reading fails otherwise.
+chunked and compressed with Blosc (LZ4 after a byte shuffle, through the filters
+of ``hdf5plugin``: about four times faster than lzf both ways here, and it
+shrinks the zero padding of particle lists about four times), with the column
+names in the ``columns`` attribute. Other programs read shards with h5py after
+``import hdf5plugin``. Files are opened read-only with HDF5 file locking off:
+cluster file systems (Lustre, GPFS, NFS) often do not support the locks and
+reading fails otherwise.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import h5py
+import hdf5plugin
 import numpy as np
 
 from fedhex_hpc.errors import DataError
@@ -29,7 +33,9 @@ __all__ = [
     "write_shard",
 ]
 
-CHUNK_BYTES = 1 << 20
+CHUNK_BYTES = 4 << 20
+#: Blosc with LZ4 at level 5 after a byte shuffle, one thread (workers run in parallel).
+COMPRESSION = hdf5plugin.Blosc(cname="lz4", clevel=5, shuffle=hdf5plugin.Blosc.SHUFFLE)
 
 
 @dataclass
@@ -58,8 +64,11 @@ class ColumnStats:
                 np.full(n_columns, np.inf),
                 np.full(n_columns, -np.inf),
             )
-        mean = values.mean(axis=0, dtype=np.float64)
-        m2 = np.square(values - mean.astype(values.dtype), dtype=np.float64).sum(axis=0)
+        # float64 sums; the sum of squares with float64 products (einsum), then
+        # m2 = sum(x^2) - n mean^2, exact to ~1e-16 (1 + mean^2/variance) relative
+        mean = values.sum(axis=0, dtype=np.float64) / len(values)
+        squares = np.einsum("ij,ij->j", values, values, dtype=np.float64)
+        m2 = np.maximum(squares - len(values) * mean**2, 0.0)
         return cls(
             len(values),
             mean,
@@ -117,14 +126,9 @@ def write_shard(path: Path, data: np.ndarray, columns: list[str]) -> None:
     """Write ``data`` (rows x columns, cast to float32) to ``path`` atomically."""
     data = np.ascontiguousarray(data, dtype=np.float32)
     rows_per_chunk = max(1, min(len(data), CHUNK_BYTES // (4 * max(1, data.shape[1]))))
+    layout = {"chunks": (rows_per_chunk, data.shape[1]), **COMPRESSION} if len(data) else {}
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as fh:
-        fh.create_dataset(
-            "data",
-            data=data,
-            chunks=(rows_per_chunk, data.shape[1]) if len(data) else None,
-            compression="lzf" if len(data) else None,
-            shuffle=bool(len(data)),
-        )
+        fh.create_dataset("data", data=data, **layout)
         fh.attrs["columns"] = np.array(columns, dtype=h5py.string_dtype())
 
 
