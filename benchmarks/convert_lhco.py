@@ -12,21 +12,23 @@ b. bare h5py read-and-cast: ``df/block0_values`` read in 10,000-row slices and c
    to float32, nothing written: the local I/O ceiling;
 c. fedhex convert: ``python -m fedhex_hpc.cli data convert lhco RAW -o DATASET
    --workers 2`` with its defaults (a local Dask cluster of 2 worker processes,
-   lzf-compressed float32 shards), repeated on the double-size file.
+   Blosc-LZ4-compressed float32 shards), repeated on the double-size file.
 
 For each: wall seconds of the subprocess (interpreter start and imports included),
-input MB/s (input bytes / wall), the peak RSS of the whole process tree (the parent
-samples the child and all its descendants, i.e. the Dask scheduler and workers,
-every 0.1 s and sums their RSS), the largest single-process RSS, and the disk usage
-of the output. The files are read right after being written, so from a warm page
-cache. MB = 1e6 bytes, GB = 1e9 bytes.
+input MB/s (input bytes / wall), the peak memory of the whole process tree (the
+parent samples the child and all its descendants, i.e. the Dask scheduler and
+workers, every 0.1 s) as summed PSS (shared pages split among the processes
+sharing them: the memory the tree holds) and as summed RSS (shared pages counted
+once per process: forked workers share their parent's), the largest
+single-process RSS, and the disk usage of the output. The files are read right
+after being written, so from a warm page cache. MB = 1e6 bytes, GB = 1e9 bytes.
 
 Targets (printed with the results):
 
 * fedhex throughput >= 1.5x the seed approach's;
 * fedhex throughput >= 50 % of the bare read;
-* fedhex peak tree RSS < 2 GB with the default settings;
-* doubling the input adds < 10 % to fedhex's peak tree RSS;
+* fedhex peak tree memory (PSS) < 2 GB with the default settings;
+* doubling the input adds < 10 % to fedhex's peak tree memory (PSS);
 * fedhex output no larger than the seed's.
 
 Finally the converted dataset's train split (all 2100 particle columns) is streamed
@@ -75,6 +77,7 @@ class Measured:
     input_mb: float
     wall_s: float
     peak_tree_rss_mb: float
+    peak_tree_pss_mb: float
     peak_process_rss_mb: float
     output_mb: float | None
 
@@ -200,23 +203,30 @@ def task_step(seconds: str) -> None:
 TASKS = {"seed": task_seed, "bare": task_bare, "loader": task_loader, "step": task_step}
 
 
-def tree_rss(root: psutil.Process) -> tuple[int, int]:
-    """Summed and largest RSS in bytes of ``root`` and all its descendants."""
+def tree_memory(root: psutil.Process) -> tuple[int, int, int]:
+    """Summed RSS, summed PSS and largest RSS in bytes of ``root`` and its descendants.
+
+    Forked workers share their parent's pages: summed RSS counts each shared
+    page once per process, summed PSS (proportional set size) splits it among
+    them, so it is what the tree really holds.
+    """
     try:
         processes = [root, *root.children(recursive=True)]
     except psutil.NoSuchProcess:
-        return 0, 0
-    sizes = []
+        return 0, 0, 0
+    rss, pss = [], []
     for process in processes:
         try:
-            sizes.append(process.memory_info().rss)
+            info = process.memory_full_info()
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
-    return sum(sizes), max(sizes, default=0)
+        rss.append(info.rss)
+        pss.append(info.pss)
+    return sum(rss), sum(pss), max(rss, default=0)
 
 
-def run_sampled(command: list[str]) -> tuple[float, int, int, str]:
-    """Run ``command``; return its wall seconds, peak tree and process RSS, and stdout.
+def run_sampled(command: list[str]) -> tuple[float, tuple[int, int, int], str]:
+    """Run ``command``; return its wall seconds, the peaks of :func:`tree_memory`, and stdout.
 
     Raises:
         RuntimeError: the command failed (its stderr tail is in the message).
@@ -225,13 +235,12 @@ def run_sampled(command: list[str]) -> tuple[float, int, int, str]:
         started = time.perf_counter()
         process = subprocess.Popen(command, stdout=out, stderr=err)
         root = psutil.Process(process.pid)
-        peaks = [0, 0]
+        peaks = [0, 0, 0]
         finished = threading.Event()
 
         def sample() -> None:
             while not finished.is_set():
-                tree, single = tree_rss(root)
-                peaks[0], peaks[1] = max(peaks[0], tree), max(peaks[1], single)
+                peaks[:] = map(max, peaks, tree_memory(root))
                 finished.wait(SAMPLE_SECONDS)
 
         sampler = threading.Thread(target=sample, daemon=True)
@@ -245,7 +254,7 @@ def run_sampled(command: list[str]) -> tuple[float, int, int, str]:
         if code:
             tail = err.read().decode(errors="replace")[-3000:]
             raise RuntimeError(f"{' '.join(command)} exited with {code}:\n{tail}")
-        return wall, peaks[0], peaks[1], out.read().decode(errors="replace")
+        return wall, (peaks[0], peaks[1], peaks[2]), out.read().decode(errors="replace")
 
 
 def task_command(name: str, *args: str | Path) -> list[str]:
@@ -262,12 +271,13 @@ def disk_usage(path: Path) -> int:
 def measure(method: str, command: list[str], raw: Path, output: Path | None) -> Measured:
     """Run one method on ``raw`` in a subprocess and collect its figures."""
     print(f"running {method} on {raw.name} ...", file=sys.stderr, flush=True)
-    wall, tree, single, _ = run_sampled(command)
+    wall, (tree_rss, tree_pss, single), _ = run_sampled(command)
     return Measured(
         method=method,
         input_mb=raw.stat().st_size / MB,
         wall_s=wall,
-        peak_tree_rss_mb=tree / MB,
+        peak_tree_rss_mb=tree_rss / MB,
+        peak_tree_pss_mb=tree_pss / MB,
         peak_process_rss_mb=single / MB,
         output_mb=None if output is None else disk_usage(output) / MB,
     )
@@ -283,7 +293,7 @@ def fedhex_command(raw: Path, dataset: Path) -> list[str]:
 
 def rate(command: list[str]) -> dict[str, float]:
     """Run a timed child task; its JSON line plus events/s and the tree's peak RSS."""
-    _, tree, _, stdout = run_sampled(command)
+    _, (tree, _, _), stdout = run_sampled(command)
     result = json.loads(stdout.strip().splitlines()[-1])
     per_second = result["events"] / result["seconds"]
     return {**result, "events_per_s": per_second, "peak_rss_mb": tree / MB}
@@ -306,32 +316,35 @@ def checks(results: dict[str, Measured]) -> list[Check]:
     seed, bare, fedhex = results["seed"], results["bare"], results["fedhex"]
     speedup = seed.wall_s / fedhex.wall_s
     of_bare = 100 * bare.wall_s / fedhex.wall_s
-    peak = fedhex.peak_tree_rss_mb
+    peak = fedhex.peak_tree_pss_mb
     size = fedhex.output_mb / seed.output_mb
     found = [
         Check("fedhex / seed throughput", speedup, "x", ">= 1.5x", speedup >= 1.5),
         Check("fedhex / bare throughput", of_bare, "%", ">= 50 %", of_bare >= 50),
-        Check("fedhex peak tree RSS", peak, "MB", "< 2000 MB", peak < 2000),
+        Check("fedhex peak tree memory (PSS)", peak, "MB", "< 2000 MB", peak < 2000),
         Check("fedhex / seed output size", size, "x", "<= 1x", size <= 1),
     ]
     if "fedhex_double" in results:
-        increase = 100 * (results["fedhex_double"].peak_tree_rss_mb / peak - 1)
-        found.append(Check("peak RSS increase at 2x input", increase, "%", "< 10 %", increase < 10))
+        increase = 100 * (results["fedhex_double"].peak_tree_pss_mb / peak - 1)
+        found.append(
+            Check("peak memory increase at 2x input", increase, "%", "< 10 %", increase < 10)
+        )
     return found
 
 
 def markdown(results: dict[str, Measured], targets: list[Check]) -> str:
     """The measurements and the targets as two markdown tables."""
     lines = [
-        "| method | input MB | wall s | input MB/s | peak tree RSS MB | max process RSS MB "
-        "| output MB |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| method | input MB | wall s | input MB/s | peak tree PSS MB | peak tree RSS MB "
+        "| max process RSS MB | output MB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results.values():
         output = "-" if r.output_mb is None else f"{r.output_mb:,.1f}"
         lines.append(
             f"| {r.method} | {r.input_mb:,.0f} | {r.wall_s:.2f} | {r.input_mb_s:,.1f} "
-            f"| {r.peak_tree_rss_mb:,.0f} | {r.peak_process_rss_mb:,.0f} | {output} |"
+            f"| {r.peak_tree_pss_mb:,.0f} | {r.peak_tree_rss_mb:,.0f} "
+            f"| {r.peak_process_rss_mb:,.0f} | {output} |"
         )
     lines += ["", "| check | value | target | met |", "|---|---:|---:|---|"]
     lines += [
