@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -271,6 +272,7 @@ def disk_usage(path: Path) -> int:
 def measure(method: str, command: list[str], raw: Path, output: Path | None) -> Measured:
     """Run one method on ``raw`` in a subprocess and collect its figures."""
     print(f"running {method} on {raw.name} ...", file=sys.stderr, flush=True)
+    os.sync()  # no method pays for the write-back of what the one before it wrote
     wall, (tree_rss, tree_pss, single), _ = run_sampled(command)
     return Measured(
         method=method,

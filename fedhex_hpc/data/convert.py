@@ -91,12 +91,11 @@ def _convert_partition(
         "rows_read": len(frame),
         "dropped_non_finite": dropped,
         "shards": [],
-        "stats": {},
     }
+    stats = {}
     for code, split in enumerate(SPLITS):
         first = code * len(CLASS_NAMES)
-        in_split = grouped[bounds[first] : bounds[first + len(CLASS_NAMES)]]
-        record["stats"][split] = ColumnStats.of(in_split).to_record()
+        stats[split] = ColumnStats.of(grouped[bounds[first] : bounds[first + len(CLASS_NAMES)]])
         for label, cls in CLASS_NAMES.items():
             rows = grouped[bounds[first + label] : bounds[first + label + 1]]
             if not len(rows):
@@ -115,7 +114,17 @@ def _convert_partition(
                     )
                 )
             )
-    write_json_atomic(out / PARTIAL / f"part-{part.index:05d}.json", record, compact=True)
+    on_disk = {**record, "stats": {split: st.to_record() for split, st in stats.items()}}
+    write_json_atomic(out / PARTIAL / f"part-{part.index:05d}.json", on_disk, compact=True)
+    return {**record, "stats": stats}  # arrays: 8 bytes a value, not a Python float each
+
+
+def _read_record(path: Path) -> dict[str, Any]:
+    """A partition record written by :func:`_convert_partition`, statistics as arrays."""
+    record = json.loads(path.read_text(encoding="utf-8"))
+    record["stats"] = {
+        split: ColumnStats.from_record(stats) for split, stats in record["stats"].items()
+    }
     return record
 
 
@@ -138,9 +147,8 @@ def _source_entry(path: Path) -> dict[str, Any]:
 
 def _merge_stats(records: list[dict], names: list[str]) -> dict[str, dict[str, dict]]:
     merged: dict[str, ColumnStats] = {}
-    for record in records:
-        for split, stats in record["stats"].items():
-            part = ColumnStats.from_record(stats)
+    for record in records:  # in partition order, so reruns give identical figures
+        for split, part in record["stats"].items():
             merged[split] = merged[split].merge(part) if split in merged else part
     return {split: stats.by_column(names) for split, stats in merged.items()}
 
@@ -222,10 +230,7 @@ def convert(
         "strict": strict,
     }
     _check_options(out, options, overwrite)
-    done = {
-        int(p.stem.split("-")[1]): json.loads(p.read_text(encoding="utf-8"))
-        for p in (out / PARTIAL).glob("part-*.json")
-    }
+    done = {int(p.stem.split("-")[1]): _read_record(p) for p in (out / PARTIAL).glob("part-*.json")}
     todo = [p for p in partitions if p.index not in done]
     if done:
         print(
@@ -246,10 +251,10 @@ def convert(
             test_fraction=test_fraction,
             strict=strict,
         )
-        futures = client.map(task, todo, pure=False)
         source_futures = client.map(_source_entry, source.source_files(), pure=False)
         rows = sum(r["rows_read"] for r in done.values())
-        for future in as_completed(futures):
+        # no list of the futures is kept: a worker frees each result once it is read
+        for future in as_completed(client.map(task, todo, pure=False)):
             record = future.result()
             done[record["index"]] = record
             rows += record["rows_read"]

@@ -34,8 +34,8 @@ __all__ = [
 ]
 
 CHUNK_BYTES = 4 << 20
-#: Blosc with LZ4 at level 5 after a byte shuffle, one thread (workers run in parallel).
-COMPRESSION = hdf5plugin.Blosc(cname="lz4", clevel=5, shuffle=hdf5plugin.Blosc.SHUFFLE)
+#: Blosc with LZ4 at level 1 after a byte shuffle, one thread (workers run in parallel).
+COMPRESSION = hdf5plugin.Blosc(cname="lz4", clevel=1, shuffle=hdf5plugin.Blosc.SHUFFLE)
 
 
 @dataclass
