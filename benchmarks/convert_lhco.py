@@ -20,8 +20,9 @@ parent samples the child and all its descendants, i.e. the Dask scheduler and
 workers, every 0.1 s) as summed PSS (shared pages split among the processes
 sharing them: the memory the tree holds) and as summed RSS (shared pages counted
 once per process: forked workers share their parent's), the largest
-single-process RSS, and the disk usage of the output. The files are read right
-after being written, so from a warm page cache. MB = 1e6 bytes, GB = 1e9 bytes.
+single-process RSS, and the disk usage of the output. Before each method pending
+writes are flushed and the input is read once, so every method starts from a warm
+page cache. MB = 1e6 bytes, GB = 1e9 bytes.
 
 Targets (printed with the results):
 
@@ -269,10 +270,22 @@ def disk_usage(path: Path) -> int:
     return sum(p.stat().st_blocks * 512 for p in files)
 
 
+def warm_page_cache(path: Path, block: int = 1 << 24) -> None:
+    """Read ``path`` once so that every method starts from a warm page cache.
+
+    The kernel may have evicted parts of it since the last method ran (a proactive
+    reclaimer such as DAMON's does so on shared machines).
+    """
+    with open(path, "rb", buffering=0) as fh:
+        while fh.read(block):
+            pass
+
+
 def measure(method: str, command: list[str], raw: Path, output: Path | None) -> Measured:
     """Run one method on ``raw`` in a subprocess and collect its figures."""
     print(f"running {method} on {raw.name} ...", file=sys.stderr, flush=True)
     os.sync()  # no method pays for the write-back of what the one before it wrote
+    warm_page_cache(raw)
     wall, (tree_rss, tree_pss, single), _ = run_sampled(command)
     return Measured(
         method=method,

@@ -174,6 +174,21 @@ def test_raw_source_partitions_cover_every_row(files: dict[str, Path]) -> None:
     assert [c.unit for c in source.columns[:3]] == ["GeV", "", "rad"]
 
 
+def test_raw_source_reads_compressed_fixed_files_like_contiguous_ones(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    # pandas stores an uncompressed fixed frame contiguously (read through a memory
+    # mapping) and a compressed one in chunks (read through HDF5): same rows either way
+    compressed = tmp_path / "compressed.h5"
+    pd.read_hdf(files["raw"], "df").to_hdf(compressed, key="df", format="fixed", complevel=1)
+    with h5py.File(compressed) as fh:
+        assert fh["df/block0_values"].chunks is not None
+    with h5py.File(files["raw"]) as fh:
+        assert fh["df/block0_values"].chunks is None
+    mapped = read_all(LHCORawSource(files["raw"], chunk_rows=700))
+    pd.testing.assert_frame_equal(read_all(LHCORawSource(compressed, chunk_rows=700)), mapped)
+
+
 def test_table_source_classes_from_file_names(files: dict[str, Path]) -> None:
     paths = sorted(files["tables"].iterdir())
     source = LHCOTableSource(paths, chunk_rows=100)

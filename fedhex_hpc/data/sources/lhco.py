@@ -20,6 +20,8 @@ files are opened read-only with HDF5 file locking off.
 
 from __future__ import annotations
 
+import mmap
+import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
@@ -222,17 +224,52 @@ def _classes(label: np.ndarray, path: Path, column: str, first_row: int) -> np.n
     return label.astype(np.int64)
 
 
+def _mapped_slice(dataset: h5py.Dataset, start: int, stop: int, dtype: type) -> np.ndarray | None:
+    """Rows of a contiguous, unfiltered dataset cast straight from the memory-mapped file.
+
+    pandas stores fixed-format blocks this way. Reading them through a mapping of
+    the page cache instead of HDF5's read-and-convert halves the time of a raw
+    LHCO partition. ``None`` for any other layout, or if the file is shorter
+    than the dataset claims (a truncated file; h5py then names the error).
+    """
+    offset = dataset.id.get_offset()
+    if offset is None or dataset.chunks is not None or dataset.external or dataset.ndim == 0:
+        return None
+    row_bytes = dataset.dtype.itemsize * int(np.prod(dataset.shape[1:], dtype=np.int64))
+    first = offset + start * row_bytes
+    size = (stop - start) * row_bytes
+    aligned = first - first % mmap.ALLOCATIONGRANULARITY
+    with open(dataset.file.filename, "rb") as fh:
+        if size == 0 or os.fstat(fh.fileno()).st_size < first + size:
+            return None
+        mapped = mmap.mmap(
+            fh.fileno(), first + size - aligned, access=mmap.ACCESS_READ, offset=aligned
+        )
+    # unmapped when the last array looking into it is gone, i.e. on return
+    rows = np.frombuffer(mapped, dataset.dtype, size // dataset.dtype.itemsize, first - aligned)
+    return rows.reshape(stop - start, *dataset.shape[1:]).astype(dtype)
+
+
+def _read_slice(dataset: h5py.Dataset, start: int, stop: int, dtype: type | None) -> np.ndarray:
+    dtype = dtype or dataset.dtype
+    mapped = _mapped_slice(dataset, start, stop, dtype)
+    if mapped is not None:
+        return mapped
+    # into np.empty, which NumPy backs with huge pages: h5py's own result array is
+    # zero-filled memory that page-faults every 4 kB (17,000 times per 8,192 raw events)
+    out = np.empty((stop - start, *dataset.shape[1:]), dtype)
+    dataset.read_direct(out, np.s_[start:stop])
+    return out
+
+
 def _read_rows(
     path: Path, names: Sequence[str], start: int, stop: int, dtype: type | None = None
 ) -> dict[str, np.ndarray]:
-    """Rows ``start:stop`` of the datasets ``names`` by h5py slicing, cast by HDF5 to
-    ``dtype`` while reading if given."""
+    """Rows ``start:stop`` of the datasets ``names``, cast by HDF5 to ``dtype`` while
+    reading if given."""
     with _open(path) as fh:
         try:
-            return {
-                name: (fh[name] if dtype is None else fh[name].astype(dtype))[start:stop]
-                for name in names
-            }
+            return {name: _read_slice(fh[name], start, stop, dtype) for name in names}
         except OSError as exc:
             reason = str(exc).splitlines()[0]
             raise DataError(f"{path}: cannot read rows {start}-{stop} ({reason})") from None
