@@ -14,8 +14,10 @@ c. fedhex convert: ``python -m fedhex_hpc.cli data convert lhco RAW -o DATASET
    --workers 2`` with its defaults (a local Dask cluster of 2 worker processes,
    Blosc-LZ4-compressed float32 shards), repeated on the double-size file.
 
-For each: wall seconds of the subprocess (interpreter start and imports included),
-input MB/s (input bytes / wall), the peak memory of the whole process tree (the
+Every method runs ``--repeats`` times (3), the methods interleaved so that slow
+spells of a shared machine hit all of them. For each: the median wall seconds of
+the subprocess (interpreter start and imports included), input MB/s (input bytes /
+median wall), the peak memory of the whole process tree (the
 parent samples the child and all its descendants, i.e. the Dask scheduler and
 workers, every 0.1 s) as summed PSS (shared pages split among the processes
 sharing them: the memory the tree holds) and as summed RSS (shared pages counted
@@ -48,6 +50,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -73,11 +76,13 @@ DEFAULT_WORKDIR = Path("runs") / "bench-convert"
 
 @dataclass(frozen=True)
 class Measured:
-    """One method on one input, run in its own subprocess."""
+    """One method on one input, run in its own subprocess (median wall time and
+    largest memory peaks over the repeats)."""
 
     method: str
     input_mb: float
     wall_s: float
+    walls_s: tuple[float, ...]
     peak_tree_rss_mb: float
     peak_tree_pss_mb: float
     peak_process_rss_mb: float
@@ -119,6 +124,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
     parser.add_argument(
         "--loader-seconds", type=float, default=10.0, help="timed window of loader and step"
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="runs of each method; the median wall time counts"
     )
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     parser.add_argument("--task", nargs="+", help=argparse.SUPPRESS)
@@ -281,20 +289,48 @@ def warm_page_cache(path: Path, block: int = 1 << 24) -> None:
             pass
 
 
-def measure(method: str, command: list[str], raw: Path, output: Path | None) -> Measured:
-    """Run one method on ``raw`` in a subprocess and collect its figures."""
-    print(f"running {method} on {raw.name} ...", file=sys.stderr, flush=True)
+@dataclass(frozen=True)
+class Plan:
+    """One method to measure: its command, input and output."""
+
+    method: str
+    command: list[str]
+    raw: Path
+    output: Path | None
+
+
+def measure(plan: Plan) -> Measured:
+    """Run one method once in a subprocess, from a clean output, and collect its figures."""
+    print(f"running {plan.method} on {plan.raw.name} ...", file=sys.stderr, flush=True)
+    if plan.output is not None and plan.output.is_dir():
+        shutil.rmtree(plan.output)
     os.sync()  # no method pays for the write-back of what the one before it wrote
-    warm_page_cache(raw)
-    wall, (tree_rss, tree_pss, single), _ = run_sampled(command)
+    warm_page_cache(plan.raw)
+    wall, (tree_rss, tree_pss, single), _ = run_sampled(plan.command)
     return Measured(
-        method=method,
-        input_mb=raw.stat().st_size / MB,
+        method=plan.method,
+        input_mb=plan.raw.stat().st_size / MB,
         wall_s=wall,
+        walls_s=(wall,),
         peak_tree_rss_mb=tree_rss / MB,
         peak_tree_pss_mb=tree_pss / MB,
         peak_process_rss_mb=single / MB,
-        output_mb=None if output is None else disk_usage(output) / MB,
+        output_mb=None if plan.output is None else disk_usage(plan.output) / MB,
+    )
+
+
+def combine(runs: list[Measured]) -> Measured:
+    """The median wall time and the largest memory peaks of repeated runs."""
+    walls = tuple(r.wall_s for r in runs)
+    return Measured(
+        method=runs[0].method,
+        input_mb=runs[0].input_mb,
+        wall_s=statistics.median(walls),
+        walls_s=walls,
+        peak_tree_rss_mb=max(r.peak_tree_rss_mb for r in runs),
+        peak_tree_pss_mb=max(r.peak_tree_pss_mb for r in runs),
+        peak_process_rss_mb=max(r.peak_process_rss_mb for r in runs),
+        output_mb=runs[-1].output_mb,
     )
 
 
@@ -350,7 +386,7 @@ def checks(results: dict[str, Measured]) -> list[Check]:
 def markdown(results: dict[str, Measured], targets: list[Check]) -> str:
     """The measurements and the targets as two markdown tables."""
     lines = [
-        "| method | input MB | wall s | input MB/s | peak tree PSS MB | peak tree RSS MB "
+        "| method | input MB | wall s (median) | input MB/s | peak tree PSS MB | peak tree RSS MB "
         "| max process RSS MB | output MB |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
@@ -399,20 +435,25 @@ def run(args: argparse.Namespace, work: Path) -> dict:
     raw = generate(work / "raw.h5", args.gb, seed=0)
     double = generate(work / "raw_double.h5", 2 * args.gb, seed=1) if args.double else None
     seed_out = work / "seed.h5"
-    results = {
-        "seed": measure("seed approach", task_command("seed", raw, seed_out), raw, seed_out),
-        "bare": measure("bare h5py read-and-cast", task_command("bare", raw), raw, None),
-        "fedhex": measure(
+    plans = {
+        "seed": Plan("seed approach", task_command("seed", raw, seed_out), raw, seed_out),
+        "bare": Plan("bare h5py read-and-cast", task_command("bare", raw), raw, None),
+        "fedhex": Plan(
             "fedhex convert", fedhex_command(raw, work / "dataset"), raw, work / "dataset"
         ),
     }
     if double is not None:
-        results["fedhex_double"] = measure(
+        plans["fedhex_double"] = Plan(
             "fedhex convert (2x input)",
             fedhex_command(double, work / "dataset_double"),
             double,
             work / "dataset_double",
         )
+    runs: dict[str, list[Measured]] = {key: [] for key in plans}
+    for _ in range(args.repeats):  # interleaved, so that slow spells hit every method
+        for key, plan in plans.items():
+            runs[key].append(measure(plan))
+    results = {key: combine(measured) for key, measured in runs.items()}
     print("streaming the train split and timing the training step ...", file=sys.stderr)
     seconds = str(args.loader_seconds)
     loader = rate(task_command("loader", work / "dataset", seconds))
