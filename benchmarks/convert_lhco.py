@@ -17,14 +17,15 @@ c. fedhex convert: ``python -m fedhex_hpc.cli data convert lhco RAW -o DATASET
 Every method runs ``--repeats`` times (3), the methods interleaved so that slow
 spells of a shared machine hit all of them. For each: the median wall seconds of
 the subprocess (interpreter start and imports included), input MB/s (input bytes /
-median wall), the peak memory of the whole process tree (the
-parent samples the child and all its descendants, i.e. the Dask scheduler and
-workers, every 0.1 s) as summed PSS (shared pages split among the processes
-sharing them: the memory the tree holds) and as summed RSS (shared pages counted
-once per process: forked workers share their parent's), the largest
-single-process RSS, and the disk usage of the output. Before each method pending
-writes are flushed and the input is read once, so every method starts from a warm
-page cache. MB = 1e6 bytes, GB = 1e9 bytes.
+median wall), the peak memory of the whole process tree (the parent samples the
+child and all its descendants, i.e. the Dask scheduler and workers: RSS every
+0.1 s, PSS every 0.5 s since reading it slows the process down) as summed PSS
+(shared pages split among the processes sharing them: the memory the tree holds)
+and as summed RSS (shared pages counted once per process: forked workers share
+their parent's), the largest single-process RSS, and the disk usage of the
+output. Before each method pending writes are flushed and the input is read
+once, so every method starts from a warm page cache. MB = 1e6 bytes, GB = 1e9
+bytes.
 
 Targets (printed with the results):
 
@@ -65,6 +66,9 @@ MB = 1e6
 RAW_COLUMNS = 2101
 READ_ROWS = 10_000
 SAMPLE_SECONDS = 0.1
+# PSS is read from /proc/PID/smaps_rollup, a walk of the page tables under the
+# process's memory-map lock that stalls its mmap/munmap calls: every 5th sample only
+PSS_EVERY = 5
 LOADER_BATCH = 4096
 SHUFFLE_BUFFER = 262_144
 FEATURE_EVENTS = 1_000_000  # ANODE-features dataset for the loader line
@@ -235,6 +239,21 @@ def tree_memory(root: psutil.Process) -> tuple[int, int, int]:
     return sum(rss), sum(pss), max(rss, default=0)
 
 
+def tree_rss(root: psutil.Process) -> tuple[int, int]:
+    """Summed and largest RSS in bytes of ``root`` and its descendants (cheap to read)."""
+    try:
+        processes = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0, 0
+    rss = []
+    for process in processes:
+        try:
+            rss.append(process.memory_info().rss)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return sum(rss), max(rss, default=0)
+
+
 def run_sampled(command: list[str]) -> tuple[float, tuple[int, int, int], str]:
     """Run ``command``; return its wall seconds, the peaks of :func:`tree_memory`, and stdout.
 
@@ -249,8 +268,13 @@ def run_sampled(command: list[str]) -> tuple[float, tuple[int, int, int], str]:
         finished = threading.Event()
 
         def sample() -> None:
+            count = 0
             while not finished.is_set():
-                peaks[:] = map(max, peaks, tree_memory(root))
+                if count % PSS_EVERY == 0:
+                    peaks[:] = map(max, peaks, tree_memory(root))
+                else:
+                    peaks[0], peaks[2] = map(max, (peaks[0], peaks[2]), tree_rss(root))
+                count += 1
                 finished.wait(SAMPLE_SECONDS)
 
         sampler = threading.Thread(target=sample, daemon=True)

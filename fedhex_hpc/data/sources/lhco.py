@@ -71,6 +71,7 @@ SPLITS = ("train", "val", "test")
 SIGNAL_REGION_TEV = (3.3, 3.7)
 
 _RAW_WIDTH = len(PARTICLE_COLUMNS) + 1
+_SLAB_BYTES = 16 << 20
 _PARTICLE_UNITS = {"pt": "GeV", "eta": "", "phi": "rad"}
 _TABLE_NAME = re.compile(r"(?:^|_)(background|signal)(?:_|\.|$)")
 _CLASS_CODES = {name: code for code, name in CLASS_NAMES.items()}
@@ -224,30 +225,40 @@ def _classes(label: np.ndarray, path: Path, column: str, first_row: int) -> np.n
     return label.astype(np.int64)
 
 
+def _mapped_rows(fd: int, first: int, rows: int, row_shape: tuple, dtype: np.dtype) -> np.ndarray:
+    """A read-only array over ``rows`` rows mapped from file offset ``first``."""
+    size = rows * dtype.itemsize * int(np.prod(row_shape, dtype=np.int64))
+    aligned = first - first % mmap.ALLOCATIONGRANULARITY
+    mapped = mmap.mmap(fd, first + size - aligned, access=mmap.ACCESS_READ, offset=aligned)
+    # unmapped once the returned array (the only reference) is gone
+    flat = np.frombuffer(mapped, dtype, size // dtype.itemsize, first - aligned)
+    return flat.reshape(rows, *row_shape)
+
+
 def _mapped_slice(dataset: h5py.Dataset, start: int, stop: int, dtype: type) -> np.ndarray | None:
     """Rows of a contiguous, unfiltered dataset cast straight from the memory-mapped file.
 
     pandas stores fixed-format blocks this way. Reading them through a mapping of
     the page cache instead of HDF5's read-and-convert halves the time of a raw
-    LHCO partition. ``None`` for any other layout, or if the file is shorter
-    than the dataset claims (a truncated file; h5py then names the error).
+    LHCO partition; slabs of ``_SLAB_BYTES`` keep little of the file mapped at a
+    time. ``None`` for any other layout, or if the file is shorter than the
+    dataset claims (a truncated file; h5py then names the error).
     """
     offset = dataset.id.get_offset()
     if offset is None or dataset.chunks is not None or dataset.external or dataset.ndim == 0:
         return None
-    row_bytes = dataset.dtype.itemsize * int(np.prod(dataset.shape[1:], dtype=np.int64))
-    first = offset + start * row_bytes
-    size = (stop - start) * row_bytes
-    aligned = first - first % mmap.ALLOCATIONGRANULARITY
+    row_shape = dataset.shape[1:]
+    row_bytes = dataset.dtype.itemsize * int(np.prod(row_shape, dtype=np.int64))
+    out = np.empty((stop - start, *row_shape), dtype)
+    slab = max(1, _SLAB_BYTES // max(1, row_bytes))
     with open(dataset.file.filename, "rb") as fh:
-        if size == 0 or os.fstat(fh.fileno()).st_size < first + size:
+        if not len(out) or os.fstat(fh.fileno()).st_size < offset + stop * row_bytes:
             return None
-        mapped = mmap.mmap(
-            fh.fileno(), first + size - aligned, access=mmap.ACCESS_READ, offset=aligned
-        )
-    # unmapped when the last array looking into it is gone, i.e. on return
-    rows = np.frombuffer(mapped, dataset.dtype, size // dataset.dtype.itemsize, first - aligned)
-    return rows.reshape(stop - start, *dataset.shape[1:]).astype(dtype)
+        for low in range(0, len(out), slab):
+            rows = min(slab, len(out) - low)
+            first = offset + (start + low) * row_bytes
+            out[low : low + rows] = _mapped_rows(fh.fileno(), first, rows, row_shape, dataset.dtype)
+    return out
 
 
 def _read_slice(dataset: h5py.Dataset, start: int, stop: int, dtype: type | None) -> np.ndarray:
