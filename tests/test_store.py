@@ -104,6 +104,14 @@ def test_finished_dataset_is_not_overwritten_and_options_must_match(table, tmp_p
     assert Manifest.read(out).options["seed"] == 9
 
 
+def test_class_values_other_than_0_and_1_are_a_data_error(table, tmp_path):
+    with h5py.File(table, "a") as fh:
+        fh["events"]["label"][7] = 2.0
+    expected = r"rows 0-5000: its row 7 has class 2; expected 0 \(background\) or 1"
+    with pytest.raises(DataError, match=expected):
+        convert(source(table), tmp_path / "ds", cluster=LOCAL)
+
+
 def test_interrupted_conversion_of_a_changed_input_is_not_finished(table, tmp_path):
     out = tmp_path / "ds"
     with pytest.raises(DataError, match="NaN or Inf"):

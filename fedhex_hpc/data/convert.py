@@ -69,8 +69,8 @@ def _convert_partition(
     if not_a_class.size:
         row = not_a_class[0]
         raise DataError(
-            f"{part.description}: row {row}: expected class 0 (background) or 1 (signal), "
-            f"found {labels[row]}"
+            f"{part.description}: its row {row} has class {labels[row]}; expected 0 "
+            "(background) or 1 (signal)"
         )
     finite = np.isfinite(values).all(axis=1)
     dropped = int(len(values) - np.count_nonzero(finite))
