@@ -228,3 +228,17 @@ def test_bad_dataset_inputs(table, tmp_path):
     (out / "manifest.json").write_text(json.dumps(info))
     with pytest.raises(DataError, match="format version 99"):
         Manifest.read(out)
+
+
+def test_format_1_datasets_are_still_read(table, tmp_path):
+    out = tmp_path / "ds"
+    convert(source(table), out, cluster=LOCAL)
+    info = json.loads((out / "manifest.json").read_text())
+    info["format_version"] = 1
+    for entry in info["sources"]:  # format 1 recorded SHA-256 of the sources
+        entry["sha256"] = "ab" * 32
+        del entry["blake3"]
+    (out / "manifest.json").write_text(json.dumps(info))
+    assert Manifest.read(out).format_version == 1
+    assert f"sha256 {'ab' * 8}…" in describe(out)
+    assert "OK" in verify(out)
