@@ -218,12 +218,13 @@ def task_step(seconds: str) -> None:
 TASKS = {"seed": task_seed, "bare": task_bare, "loader": task_loader, "step": task_step}
 
 
-def tree_memory(root: psutil.Process) -> tuple[int, int, int]:
-    """Summed RSS, summed PSS and largest RSS in bytes of ``root`` and its descendants.
+def tree_memory(root: psutil.Process, with_pss: bool) -> tuple[int, int, int]:
+    """Summed RSS, summed PSS (0 unless ``with_pss``) and largest RSS in bytes of
+    ``root`` and its descendants.
 
     Forked workers share their parent's pages: summed RSS counts each shared
     page once per process, summed PSS (proportional set size) splits it among
-    them, so it is what the tree really holds.
+    them, so it is what the tree really holds. RSS alone is cheap to read.
     """
     try:
         processes = [root, *root.children(recursive=True)]
@@ -232,27 +233,12 @@ def tree_memory(root: psutil.Process) -> tuple[int, int, int]:
     rss, pss = [], []
     for process in processes:
         try:
-            info = process.memory_full_info()
+            info = process.memory_full_info() if with_pss else process.memory_info()
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
         rss.append(info.rss)
-        pss.append(info.pss)
+        pss.append(info.pss if with_pss else 0)
     return sum(rss), sum(pss), max(rss, default=0)
-
-
-def tree_rss(root: psutil.Process) -> tuple[int, int]:
-    """Summed and largest RSS in bytes of ``root`` and its descendants (cheap to read)."""
-    try:
-        processes = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0, 0
-    rss = []
-    for process in processes:
-        try:
-            rss.append(process.memory_info().rss)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-    return sum(rss), max(rss, default=0)
 
 
 def run_sampled(command: list[str]) -> tuple[float, tuple[int, int, int], str]:
@@ -271,10 +257,7 @@ def run_sampled(command: list[str]) -> tuple[float, tuple[int, int, int], str]:
         def sample() -> None:
             count = 0
             while not finished.is_set():
-                if count % PSS_EVERY == 0:
-                    peaks[:] = map(max, peaks, tree_memory(root))
-                else:
-                    peaks[0], peaks[2] = map(max, (peaks[0], peaks[2]), tree_rss(root))
+                peaks[:] = map(max, peaks, tree_memory(root, count % PSS_EVERY == 0))
                 count += 1
                 finished.wait(SAMPLE_SECONDS)
 

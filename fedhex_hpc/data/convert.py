@@ -27,7 +27,7 @@ import pandas as pd
 import fedhex_hpc
 from fedhex_hpc.data.cluster import ClusterOptions, dask_client
 from fedhex_hpc.data.manifest import MANIFEST, Manifest, ShardEntry
-from fedhex_hpc.data.shards import ColumnStats, sha256_file, write_shard
+from fedhex_hpc.data.shards import ColumnStats, file_digest, sha256_file, write_shard
 from fedhex_hpc.data.sources.base import CLASS_NAMES, Column, Partition, Source
 from fedhex_hpc.errors import DataError
 from fedhex_hpc.io_utils import write_json_atomic
@@ -136,13 +136,8 @@ def _file_identity(path: Path) -> dict[str, Any]:
 def _source_entry(path: Path) -> dict[str, Any]:
     # BLAKE3: a cryptographic hash that runs at twice SHA-256's speed on one core
     # here; inputs are tens of GB (the raw LHCO file is 18.5 GB). `b3sum` checks it.
-    digest = blake3.blake3()
-    buffer = bytearray(1 << 22)
-    view = memoryview(buffer)
-    with open(path, "rb", buffering=0) as fh:
-        while size := fh.readinto(buffer):
-            digest.update(view[:size])
-    return {"path": str(path), "bytes": path.stat().st_size, "blake3": digest.hexdigest()}
+    checksum = file_digest(path, blake3.blake3)
+    return {"path": str(path), "bytes": path.stat().st_size, "blake3": checksum}
 
 
 def _merge_stats(records: list[dict], names: list[str]) -> dict[str, dict[str, dict]]:
