@@ -47,7 +47,7 @@ setup-hpc: $(HOROVOD_STAMP)
 
 demo: $(STAMP)
 	rm -rf $(DEMO)
-	$(BIN)/fedhex train configs/demo/dim2_small.yaml --run-dir $(DEMO)/dim2/three_in_row
+	$(BIN)/fedhex train demo/dim2_small --run-dir $(DEMO)/dim2/three_in_row
 	PATH="$(CURDIR)/$(BIN):$$PATH" FEDHEX_WORK=$(DEMO)/lhco FEDHEX_EPOCHS=8 \
 		bash jobs/train_lhco.sh
 	@echo

@@ -56,7 +56,7 @@ from threadpoolctl import threadpool_limits
 
 from fedhex_hpc._tf import tf
 from fedhex_hpc.flows import FlowModel
-from fedhex_hpc.workflows.sample import SAMPLE_BATCH, draw_samples
+from fedhex_hpc.studies.steps.sample import SAMPLE_BATCH, draw_samples
 
 GEMM_N = 2048
 GEMM_ROUND_SECONDS = 2.5

@@ -14,7 +14,6 @@ from typing import Any
 __all__ = [
     "atomic_directory",
     "atomic_path",
-    "read_versioned_json",
     "write_json_atomic",
     "write_text_atomic",
 ]
@@ -76,23 +75,3 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
         shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def read_versioned_json(path: Path, what: str, version: int) -> dict[str, Any]:
-    """Read the JSON description of a folder, checking its format version.
-
-    Raises:
-        ConfigError: the file is missing (the folder is not a ``what``) or was
-            written in another format version.
-    """
-    from fedhex_hpc.errors import ConfigError
-
-    if not path.is_file():
-        raise ConfigError(f"{path.parent} is not a {what} folder (no {path.name})")
-    meta = json.loads(path.read_text(encoding="utf-8"))
-    if meta.get("format_version") != version:
-        raise ConfigError(
-            f"{path.parent} was made by fedhex-hpc {meta.get('package_version')} with {what} "
-            f"format {meta.get('format_version')}; this version reads format {version}"
-        )
-    return meta

@@ -15,8 +15,13 @@
 # MAF of the jet features given mjj on the sidebands with one rank per task
 # (Horovod), evaluate it, and sample it at the signal-region mjj values.
 #
-#   sbatch jobs/train_lhco.sh                 on a Slurm cluster
+#   sbatch jobs/train_lhco.sh                 on a Slurm cluster (from any folder)
+#   sbatch --gpus-per-task=0 jobs/train_lhco.sh   on a cluster without GPUs
 #   bash jobs/train_lhco.sh                   on a workstation: one process
+#
+# Relative paths below are taken from the folder sbatch was called in; the
+# default config is the one bundled with the package, so the script needs no
+# checkout beside it (Slurm runs a copy of it from its spool folder).
 #
 # Settings (environment variables, defaults in brackets):
 #   FEDHEX_DATA          events_anomalydetection_v2.features.h5; unset on a
@@ -24,7 +29,7 @@
 #   FEDHEX_DATASET       dataset folder [<FEDHEX_WORK>/dataset]
 #   FEDHEX_RUN_DIR       run folder [<FEDHEX_WORK>/run]
 #   FEDHEX_WORK          working folder [runs/lhco]
-#   FEDHEX_CONFIG        training config [configs/lhco/anode.yaml]
+#   FEDHEX_CONFIG        training config: a YAML file or a bundled name [lhco/anode]
 #   FEDHEX_EPOCHS        maximum epochs [100]
 #   FEDHEX_SET           extra `--set` overrides, space separated (e.g. "train.batch_size=512")
 #   FEDHEX_IMAGE         Apptainer image; when set every step runs in it (apptainer exec --nv)
@@ -37,14 +42,11 @@
 set -euo pipefail
 
 PREEMPTED=75
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-# Slurm runs a copy of the script; SLURM_SUBMIT_DIR is where sbatch was called.
-[[ -n "${SLURM_SUBMIT_DIR:-}" && -f "${SLURM_SUBMIT_DIR}/configs/lhco/anode.yaml" ]] && here=$SLURM_SUBMIT_DIR
 
 work=${FEDHEX_WORK:-runs/lhco}
 dataset=${FEDHEX_DATASET:-$work/dataset}
 run_dir=${FEDHEX_RUN_DIR:-$work/run}
-config=${FEDHEX_CONFIG:-$here/configs/lhco/anode.yaml}
+config=${FEDHEX_CONFIG:-lhco/anode}
 epochs=${FEDHEX_EPOCHS:-100}
 max_restarts=${FEDHEX_MAX_RESTARTS:-3}
 restarts=${SLURM_RESTART_COUNT:-0}
@@ -68,7 +70,7 @@ if [[ -n "${SLURM_JOB_ID:-}" ]]; then
 fi
 
 # Check every input before spending the allocation.
-[[ -f "$config" ]] || die "config $config does not exist"
+[[ "$config" != *.yaml || -f "$config" ]] || die "FEDHEX_CONFIG=$config does not exist"
 if [[ ! -f "$dataset/manifest.json" ]]; then
     if [[ -n "${FEDHEX_DATA:-}" ]]; then
         [[ -f "$FEDHEX_DATA" ]] || die "FEDHEX_DATA=$FEDHEX_DATA does not exist"

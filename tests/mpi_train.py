@@ -12,9 +12,9 @@ import numpy as np
 from fedhex_hpc.config import load_config
 from fedhex_hpc.data.training import load_training_data
 from fedhex_hpc.runs import RunDir
+from fedhex_hpc.studies.steps import build_flow
 from fedhex_hpc.train import Trainer
 from fedhex_hpc.train.distributed import setup_distributed
-from fedhex_hpc.workflows import build_flow
 
 
 def main() -> None:

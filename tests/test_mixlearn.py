@@ -19,10 +19,10 @@ from fedhex_hpc.data.convert import convert
 from fedhex_hpc.data.dataset import DatasetView
 from fedhex_hpc.data.sources.columns import ColumnsSource
 from fedhex_hpc.errors import ConfigError, DataError
-from fedhex_hpc.mixlearn import PLAN_COLUMNS, collect, plan_study, run_flows, run_row
-from fedhex_hpc.mixlearn.events import read_pool, row_events
-from fedhex_hpc.mixlearn.folder import StudyFolder
-from fedhex_hpc.mixlearn.spec import ClassifierConfig, flow_config
+from fedhex_hpc.studies.mixlearn import PLAN_COLUMNS, collect, plan_study, run_flows, run_row
+from fedhex_hpc.studies.mixlearn.events import read_pool, row_events
+from fedhex_hpc.studies.mixlearn.folder import StudyFolder
+from fedhex_hpc.studies.mixlearn.spec import ClassifierConfig, flow_config
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCAL = ClusterOptions(workers=1, threads=1, memory_limit="1GB")
@@ -164,9 +164,9 @@ def test_row_events_use_fresh_synthetic_validation_events_from_the_pools(study):
 #: Runs row 2 in a fresh process that is SIGKILLed when its classifier starts training.
 KILLED_ROW = """
 import os, signal
-import fedhex_hpc.mixlearn.classifier as classifier
+import fedhex_hpc.classifiers.network as classifier
 classifier.train_classifier = lambda *args: os.kill(os.getpid(), signal.SIGKILL)
-from fedhex_hpc.mixlearn import run_row
+from fedhex_hpc.studies.mixlearn import run_row
 run_row({study!r}, 2)
 """
 
@@ -223,13 +223,13 @@ def overfitting_data(n_train: int) -> tuple:
 
 
 def val_loss_of(result, val) -> float:
-    from fedhex_hpc.mixlearn.classifier import classification_metrics
+    from fedhex_hpc.classifiers.network import classification_metrics
 
     return classification_metrics(val[1], result.predict(val[0]))["loss"]
 
 
 def test_classifier_restores_best_weights_at_max_epochs_and_after_early_stopping():
-    from fedhex_hpc.mixlearn.classifier import train_classifier
+    from fedhex_hpc.classifiers.network import train_classifier
 
     train, val = overfitting_data(40)  # random labels: the validation loss soon rises
     cfg = ClassifierConfig(hidden_units=[64, 64], learning_rate=0.01, batch_size=16)
@@ -254,7 +254,7 @@ def test_bundled_spec_small_variant_plans_on_a_labelled_dataset(dataset, tmp_pat
 
 
 def test_bundled_miniboone_flows_sweep_expands():
-    from fedhex_hpc.sweeps import expand, load_spec
+    from fedhex_hpc.studies.sweep import expand, load_spec
 
     for small, blocks in ((False, 30), (True, 2)):
         tasks = expand(load_spec(ROOT / "studies" / "miniboone.yaml", small=small)[0])

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fedhex_hpc.sweeps import SweepFolder
+from fedhex_hpc.studies.sweep import SweepFolder
 
 from .conftest import run_cli
 from .test_mixlearn import dataset, study
@@ -51,7 +51,7 @@ def submit_lhco(cluster, work: Path, data: Path, **extra: str) -> int:
         "--gpus-per-task=0",
         "--mem=2G",
         f"--output={work}/job_%j.out",
-        cwd=ROOT,
+        cwd=work,  # an unrelated folder: the job must not need the checkout
         env_extra=job_env(work, data, **extra),
     )
 

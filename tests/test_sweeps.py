@@ -21,7 +21,7 @@ from fedhex_hpc.schedulers import (
     Workload,
     load_profile,
 )
-from fedhex_hpc.sweeps import SweepFolder, collect, expand, load_spec, run_task, status
+from fedhex_hpc.studies.sweep import SweepFolder, collect, expand, load_spec, run_task, status
 
 from .conftest import run_cli, small_raw
 
@@ -115,11 +115,11 @@ def test_task_outside_plan_other_plan_and_incompatible_folder(tmp_path):
         check=False,
     )
     assert "already holds a different plan" in other.stderr
-    meta = json.loads((out / "sweep.json").read_text())
+    meta = json.loads((out / "study.json").read_text())
     meta["format_version"] = 0
-    (out / "sweep.json").write_text(json.dumps(meta))
+    (out / "study.json").write_text(json.dumps(meta))
     result = run_cli("sweep", "status", str(out), check=False)
-    assert "with sweep format 0; this version reads format 1" in result.stderr
+    assert "with sweep format 0; this version reads format 2" in result.stderr
 
 
 def test_thirty_two_concurrent_tasks_all_land_in_the_merged_table(tmp_path):

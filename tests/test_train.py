@@ -14,8 +14,8 @@ from fedhex_hpc.data.training import load_training_data
 from fedhex_hpc.errors import Preempted, TrainingError
 from fedhex_hpc.flows import load_flow
 from fedhex_hpc.runs import RunDir
+from fedhex_hpc.studies.steps import build_flow, draw_samples, train_run
 from fedhex_hpc.train import Trainer, learning_rate_at, mean_log_prob
-from fedhex_hpc.workflows import build_flow, draw_samples, train_run
 
 from .conftest import small_raw
 

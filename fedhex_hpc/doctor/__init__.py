@@ -33,6 +33,7 @@ from fedhex_hpc.doctor.tools import (
     check_htcondor2,
     check_image,
     check_slurm,
+    check_slurm_gpus,
 )
 
 __all__ = [
@@ -50,6 +51,7 @@ __all__ = [
     "check_python",
     "check_ranks",
     "check_slurm",
+    "check_slurm_gpus",
     "check_tensorflow",
     "check_tf_keras",
     "check_tfp",

@@ -14,6 +14,12 @@ from collections.abc import Mapping, Sequence
 
 from fedhex_hpc.doctor.check import FAIL, OK, WARN, Check
 from fedhex_hpc.doctor.common import _last_line, _run, _visible_gpus, _which
+from fedhex_hpc.environment import (
+    LAUNCHER_VARIABLES,
+    MPI_RANK_VARIABLES,
+    MPI_SIZE_VARIABLES,
+    JobEnvironment,
+)
 
 __all__ = [
     "check_gpus",
@@ -29,16 +35,6 @@ HOROVOD_INSTALL = (
 )
 REBUILD_HOROVOD = f"pip uninstall -y horovod; {HOROVOD_INSTALL}"
 PMIX_FIX = "launch with `srun --mpi=pmix ...` (or `export SLURM_MPI_TYPE=pmix` in the job script)"
-
-#: Per launcher: variables holding (rank, local rank, world size) of this process.
-LAUNCHER_VARIABLES = {
-    "mpirun": ("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_LOCAL_RANK", "OMPI_COMM_WORLD_SIZE"),
-    "horovodrun": ("HOROVOD_RANK", "HOROVOD_LOCAL_RANK", "HOROVOD_SIZE"),
-    "srun": ("SLURM_PROCID", "SLURM_LOCALID", "SLURM_STEP_NUM_TASKS"),
-}
-#: MPI-level variables that must agree with the launcher's when present.
-MPI_RANK_VARIABLES = ("OMPI_COMM_WORLD_RANK", "HOROVOD_RANK", "PMIX_RANK", "PMI_RANK")
-MPI_SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "HOROVOD_SIZE", "PMIX_SIZE", "PMI_SIZE")
 
 
 def _nvidia_smi_count() -> int | None:
@@ -178,17 +174,6 @@ def check_launchers() -> Check:
     return Check("launchers", OK, detail)
 
 
-def _launcher(env: Mapping[str, str]) -> str | None:
-    """The launcher that started this process, judged by its variables."""
-    if "OMPI_COMM_WORLD_RANK" in env:
-        return "mpirun"
-    if "HOROVOD_RANK" in env:
-        return "horovodrun"
-    if "SLURM_STEP_ID" in env:
-        return "srun"
-    return None
-
-
 def _not_launched(env: Mapping[str, str]) -> Check:
     """The rank row for a process no launcher started."""
     if "SLURM_JOB_ID" in env:
@@ -221,7 +206,7 @@ def check_ranks(env: Mapping[str, str] = os.environ) -> Check:
         without PMIx, when the launcher and MPI variables disagree, or when they are
         not integers or out of range.
     """
-    launcher = _launcher(env)
+    launcher = JobEnvironment.launcher_of(env)
     if launcher is None:
         return _not_launched(env)
     rank_var, local_var, size_var = LAUNCHER_VARIABLES[launcher]

@@ -22,6 +22,7 @@ from fedhex_hpc.doctor.tools import (
     check_htcondor2,
     check_image,
     check_slurm,
+    check_slurm_gpus,
 )
 
 __all__ = [
@@ -60,7 +61,8 @@ def run_checks(
     checks += [check_directory(Path(path), "data") for path in data_paths]
     if run_dir is not None:
         checks.append(check_directory(Path(run_dir), "run-dir"))
-    checks += [check_slurm(), check_htcondor(), check_htcondor2(), check_apptainer()]
+    checks += [check_slurm(), *filter(None, [check_slurm_gpus()])]
+    checks += [check_htcondor(), check_htcondor2(), check_apptainer()]
     if image is not None:
         checks.append(check_image(Path(image)))
     checks.append(check_container())

@@ -20,6 +20,7 @@ __all__ = [
     "check_htcondor2",
     "check_image",
     "check_slurm",
+    "check_slurm_gpus",
 ]
 
 
@@ -44,6 +45,37 @@ def check_slurm() -> Check:
         "slurm",
         ("sbatch", "squeue", "scontrol"),
         "submit from a Slurm login node (or `module load slurm`); not needed with HTCondor",
+    )
+
+
+def check_slurm_gpus() -> Check | None:
+    """Whether the Slurm cluster offers GPUs as generic resources (``sinfo -o %G``).
+
+    ``jobs/train_lhco.sh`` asks for ``--gpus-per-task=1``, which sbatch refuses with
+    "Invalid generic resource" on a cluster without GPUs.
+
+    Returns:
+        None without ``sinfo``; ``ok`` when a partition lists GPUs; ``warn`` with the
+        override when none does, or when the controller cannot be asked.
+    """
+    if not _which("sinfo")["sinfo"]:
+        return None
+    code, out = _run(["sinfo", "--noheader", "--format=%P %G"])
+    if code != 0:
+        return Check(
+            "slurm gpus", WARN, f"sinfo failed: {_last_line(out)}", "run on a cluster node"
+        )
+    gres = {line.split()[0]: " ".join(line.split()[1:]) for line in out.splitlines() if line}
+    with_gpus = [p for p, g in gres.items() if "gpu" in g]
+    if with_gpus:
+        return Check("slurm gpus", OK, f"partitions with GPUs: {', '.join(with_gpus)}")
+    return Check(
+        "slurm gpus",
+        WARN,
+        f"no partition offers GPUs ({', '.join(f'{p}: {g}' for p, g in gres.items())}); "
+        "sbatch refuses the job scripts' --gpus-per-task=1",
+        "submit CPU-only: `sbatch --gpus-per-task=0 jobs/train_lhco.sh` "
+        "(and leave slurm.gpus_per_task at 0 in the site profile)",
     )
 
 

@@ -29,12 +29,11 @@ import yaml
 
 import fedhex_hpc
 from fedhex_hpc.config import Config, config_to_dict, parse_config
+from fedhex_hpc.environment import JobEnvironment
 from fedhex_hpc.errors import RunDirError
 from fedhex_hpc.io_utils import write_json_atomic, write_text_atomic
 
 __all__ = ["RunDir"]
-
-SCHEDULER_PREFIXES = ("SLURM_", "_CONDOR", "OMPI_COMM_WORLD", "PMIX_RANK", "HOROVOD_")
 
 
 @dataclass(frozen=True)
@@ -111,7 +110,7 @@ class RunDir:
                 "numpy": np.__version__,
             },
             "devices": [d.name for d in tf.config.list_physical_devices()],
-            "scheduler": {k: v for k, v in os.environ.items() if k.startswith(SCHEDULER_PREFIXES)},
+            "scheduler": JobEnvironment.current().scheduler_variables(),
         }
         history = []
         if self.environment_file.exists():

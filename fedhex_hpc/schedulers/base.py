@@ -11,10 +11,10 @@ from string import Template
 from typing import Protocol
 
 from fedhex_hpc.errors import FedhexError
+from fedhex_hpc.resources import resource_dir
 from fedhex_hpc.schedulers.profile import SiteProfile
 
 __all__ = [
-    "TEMPLATES",
     "Scheduler",
     "SchedulerError",
     "SubmitResult",
@@ -23,8 +23,6 @@ __all__ = [
     "fedhex_command",
     "render",
 ]
-
-TEMPLATES = Path(__file__).resolve().parents[2] / "hpc" / "templates"
 
 
 class SchedulerError(FedhexError):
@@ -62,8 +60,9 @@ class Scheduler(Protocol):
 
 
 def render(template: str, out: Path, **values: str) -> Path:
-    """Fill ``hpc/templates/<template>`` with ``values`` into ``out``."""
-    text = Template((TEMPLATES / template).read_text(encoding="utf-8")).substitute(values)
+    """Fill the bundled job template ``template`` with ``values`` into ``out``."""
+    source = resource_dir("template") / template
+    text = Template(source.read_text(encoding="utf-8")).substitute(values)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
     return out

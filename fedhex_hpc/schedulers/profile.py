@@ -10,6 +10,7 @@ import yaml
 
 from fedhex_hpc.config import parse_section
 from fedhex_hpc.errors import ConfigError
+from fedhex_hpc.resources import resolve
 
 __all__ = ["CondorProfile", "ContainerProfile", "SiteProfile", "SlurmProfile", "load_profile"]
 
@@ -65,9 +66,7 @@ def load_profile(path: str | Path | None, check_image: bool = True) -> SiteProfi
     """
     if not path:
         return SiteProfile()
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"site profile {path} does not exist")
+    path = resolve("profile", path)
     raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     try:
         profile = parse_section(SiteProfile, raw, "")

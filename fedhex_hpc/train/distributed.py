@@ -10,30 +10,19 @@ over ranks.
 
 from __future__ import annotations
 
-import os
 from typing import Literal
 
 from fedhex_hpc._tf import tf
 from fedhex_hpc.data.batches import RankInfo
+from fedhex_hpc.environment import JobEnvironment
 from fedhex_hpc.errors import ConfigError
 
 __all__ = ["Distributed", "Horovod", "SingleProcess", "launcher_size", "setup_distributed"]
 
-#: Variables launchers set to the number of processes in the job.
-SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "PMI_SIZE", "HOROVOD_SIZE")
-
 
 def launcher_size() -> int:
-    """Number of processes the MPI/Horovod launcher started (1 when not launched).
-
-    ``SLURM_NTASKS`` alone is not used: a batch script's own shell sees it too.
-    """
-    for name in SIZE_VARIABLES:
-        if os.environ.get(name, "").isdigit():
-            return int(os.environ[name])
-    if os.environ.get("SLURM_STEP_ID") is not None and os.environ.get("SLURM_STEP_NUM_TASKS"):
-        return int(os.environ["SLURM_STEP_NUM_TASKS"])
-    return 1
+    """Number of processes the MPI/Horovod launcher started (1 when not launched)."""
+    return JobEnvironment.current().world_size
 
 
 class Distributed:

@@ -1,0 +1,138 @@
+"""``fedhex train``: create or resume a run directory and train its flow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TextIO
+
+from fedhex_hpc._tf import tf
+from fedhex_hpc.config import Config, config_to_dict
+from fedhex_hpc.data.training import TrainingData, load_training_data
+from fedhex_hpc.errors import ConfigError
+from fedhex_hpc.flows import FlowModel, FlowSpec, Standardization, fit_preprocessing
+from fedhex_hpc.runs import RunDir
+from fedhex_hpc.train import Preempted, Trainer, TrainResult, stop_on_signals
+from fedhex_hpc.train.distributed import Distributed, setup_distributed
+
+__all__ = ["build_flow", "ensure_trained", "train_run"]
+
+
+def build_flow(config: Config, data: TrainingData) -> FlowModel:
+    """A fresh flow whose preprocessing constants are fitted on the training data."""
+    flow = config.flow
+    train = data.fit_sample
+    cond_scaling = (
+        Standardization.fit(train.cond) if train.cond is not None else Standardization.identity(0)
+    )
+    spec = FlowSpec(
+        n_features=train.x.shape[1],
+        n_conditions=0 if train.cond is None else train.cond.shape[1],
+        n_blocks=flow.n_blocks,
+        hidden_units=list(flow.hidden_units),
+        activation=flow.activation,
+        permutation=flow.permutation,
+        log_scale_bound=flow.log_scale_bound,
+        batch_norm=flow.batch_norm,
+        seed=config.run.seed,
+        preprocessing=fit_preprocessing(train.x, flow.preprocessing, flow.logit_alpha),
+        condition_scaling=cond_scaling,
+        feature_names=list(data.feature_names),
+        condition_names=list(data.condition_names),
+        identity_init=flow.identity_init,
+    )
+    return FlowModel(spec)
+
+
+def _set_threads(threads: int) -> None:
+    """Size TensorFlow's thread pools, unless this process already started TensorFlow.
+
+    Thread counts only change speed, so a second training in one process (tests,
+    notebooks) keeps the pools the first one made.
+    """
+    threading = tf.config.threading
+    if threading.get_intra_op_parallelism_threads() == threads:
+        return
+    try:
+        threading.set_intra_op_parallelism_threads(threads)
+        threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:
+        pass  # TensorFlow is initialised: its pools are fixed for this process
+
+
+def _open_run(config: Config | None, run_dir: Path, resume: bool, dist: Distributed) -> RunDir:
+    """Rank 0 creates (or opens) the run folder; the other ranks open it after a barrier."""
+    if dist.is_root:
+        run = RunDir.open(run_dir) if resume else RunDir.create(run_dir, config)
+        run.write_environment()
+    dist.sum([0.0])  # barrier: the folder exists before any other rank opens it
+    return run if dist.is_root else RunDir.open(run_dir)
+
+
+def train_run(
+    config: Config | None,
+    run_dir: str | Path,
+    resume: bool = False,
+    stream: TextIO | None = None,
+) -> TrainResult:
+    """Train ``config`` into ``run_dir`` (a new run, or the existing one with ``resume``).
+
+    Under an MPI launcher every rank calls this; rank 0 owns the run folder.
+
+    Raises:
+        Preempted: USR1/TERM arrived; the run holds a checkpoint at that step.
+    """
+    run_dir = Path(run_dir)
+    if resume:
+        config = RunDir.open(run_dir).config()
+    if config.train.threads:
+        _set_threads(config.train.threads)
+    if config.train.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    dist = setup_distributed(config.train.distributed)
+    run = _open_run(config, run_dir, resume, dist)
+    data = load_training_data(
+        config.data, config.run.seed, config.train.batch_size, config.train.shuffle, dist.ranks
+    )
+    trainer = Trainer(build_flow(config, data), config, data, run, stream, dist)
+    status = run.set_status if dist.is_root else (lambda *args, **kwargs: None)
+    status("running", ranks=dist.ranks.size)
+    try:
+        with stop_on_signals(trainer.request_stop):
+            result = trainer.fit(resume=resume)
+    except Preempted:
+        raise  # the trainer recorded it before any rank exited
+    except Exception as exc:
+        status("failed", message=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        raise
+    status(
+        "done",
+        reason=result.reason,
+        epochs=result.state.epoch,
+        best_epoch=result.state.best_epoch,
+        best_val_loss=result.state.best_val,
+        ranks=dist.ranks.size,
+    )
+    return result
+
+
+def ensure_trained(config: Config, run_dir: str | Path, stream: TextIO | None = None) -> RunDir:
+    """Train ``config`` into ``run_dir`` unless a finished run is there; resume a started one.
+
+    A started run resumes with its own stored config, which must match ``config``:
+    a study never silently reuses a run trained from other settings.
+
+    Raises:
+        ConfigError: ``run_dir`` holds a run of another config.
+    """
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        train_run(config, run_dir, stream=stream)
+        return RunDir.open(run_dir)
+    run = RunDir.open(run_dir)
+    if config_to_dict(run.config()) != config_to_dict(config):
+        raise ConfigError(
+            f"{run_dir} holds a run of another config; delete it or rerun the task with --force"
+        )
+    if run.status().get("state") != "done":
+        train_run(None, run_dir, resume=True, stream=stream)
+    return run
