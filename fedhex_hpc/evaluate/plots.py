@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -24,8 +23,15 @@ from fedhex_hpc.evaluate._validation import (
     check_same_features,
     common_edges,
 )
+from fedhex_hpc.io_utils import atomic_path
 
-__all__ = ["bounds_from_samples", "plot_density_2d", "plot_loss_curves", "plot_marginals"]
+__all__ = [
+    "bounds_from_samples",
+    "plot_density_2d",
+    "plot_loss_curves",
+    "plot_marginals",
+    "save_figure",
+]
 
 LogDensityFn = Callable[[np.ndarray], np.ndarray]
 Bounds2D = tuple[tuple[float, float], tuple[float, float]]
@@ -33,19 +39,22 @@ Bounds2D = tuple[tuple[float, float], tuple[float, float]]
 _MAX_COLUMNS = 4
 
 
-def _save_atomic(fig: Figure, path: str | os.PathLike[str]) -> Path:
-    """Write ``fig`` as PNG to ``path`` via a temporary file and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            fig.savefig(handle, format="png", dpi=120)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+def save_figure(
+    fig: Figure, path: str | os.PathLike[str], formats: Sequence[str] = ("png",)
+) -> list[Path]:
+    """Write ``fig`` atomically as ``path`` in each of ``formats`` (the suffix follows it).
+
+    Returns:
+        The files written, in the order of ``formats``.
+    """
+    stem = Path(path).with_suffix("")
+    written = []
+    for fmt in formats:
+        out = stem.with_suffix(f".{fmt}")
+        with atomic_path(out) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=120)
+        written.append(out)
+    return written
 
 
 def plot_loss_curves(
@@ -82,7 +91,7 @@ def plot_loss_curves(
     ax.legend()
     if title is not None:
         ax.set_title(title)
-    return _save_atomic(fig, path)
+    return save_figure(fig, path)[0]
 
 
 def _density_on_grid(fn: LogDensityFn, points: np.ndarray, name: str) -> np.ndarray:
@@ -157,7 +166,7 @@ def plot_density_2d(
         ax.set_title(label)
         ax.set_xlabel(names[0])
         ax.set_ylabel(names[1])
-    return _save_atomic(fig, path)
+    return save_figure(fig, path)[0]
 
 
 def plot_marginals(
@@ -207,7 +216,7 @@ def plot_marginals(
     for ax in axes[n_features:]:
         ax.set_visible(False)
     axes[0].legend()
-    return _save_atomic(fig, path)
+    return save_figure(fig, path)[0]
 
 
 def bounds_from_samples(

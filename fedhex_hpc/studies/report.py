@@ -14,7 +14,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from fedhex_hpc.io_utils import atomic_path
+from fedhex_hpc.evaluate import plots as evaluate_plots
 
 __all__ = ["FIGURE_FORMATS", "draw_heatmap", "grid_markdown", "mean_pm_std", "save_figure"]
 
@@ -23,14 +23,7 @@ FIGURE_FORMATS = ("png", "pdf")
 
 def save_figure(fig: Figure, path: str | Path) -> list[Path]:
     """Write ``fig`` atomically as ``path`` with each suffix of :data:`FIGURE_FORMATS`."""
-    stem = Path(path).with_suffix("")
-    written = []
-    for fmt in FIGURE_FORMATS:
-        out = stem.with_suffix(f".{fmt}")
-        with atomic_path(out) as tmp:
-            fig.savefig(tmp, format=fmt, dpi=110)
-        written.append(out)
-    return written
+    return evaluate_plots.save_figure(fig, path, FIGURE_FORMATS)
 
 
 def mean_pm_std(mean: float, std: float, digits: int = 3) -> str:

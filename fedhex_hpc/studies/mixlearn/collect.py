@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from fedhex_hpc.io_utils import atomic_path, write_text_atomic
+from fedhex_hpc.io_utils import write_text_atomic
 from fedhex_hpc.studies.mixlearn.folder import StudyFolder
 from fedhex_hpc.studies.mixlearn.plan import METRIC_COLUMNS
+from fedhex_hpc.studies.report import draw_heatmap, grid_markdown, mean_pm_std, save_figure
 
 __all__ = ["SUMMARY_METRICS", "collect", "merged_plan", "summarize"]
 
@@ -41,22 +41,13 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _markdown(summary: pd.DataFrame, metric: str) -> str:
-    columns = sorted(summary["tsize"].unique())
-    lines = [
-        "| genuine \\ synthetic | " + " | ".join(map(str, columns)) + " |",
-        "|---|" + "---|" * len(columns),
-    ]
-    cells = summary.set_index(["dsize", "tsize"])
-    for dsize in sorted(summary["dsize"].unique()):
-        row = []
-        for tsize in columns:
-            if (dsize, tsize) in cells.index:
-                mean, std = cells.loc[(dsize, tsize), [f"{metric}_mean", f"{metric}_std"]]
-                row.append(f"{mean:.4f} ± {np.nan_to_num(std):.4f}")
-            else:
-                row.append("-")
-        lines.append(f"| {dsize} | " + " | ".join(row) + " |")
-    return "\n".join(lines)
+    return grid_markdown(
+        summary,
+        "dsize",
+        "tsize",
+        lambda r: mean_pm_std(r[f"{metric}_mean"], r[f"{metric}_std"], 4),
+        corner="genuine \\ synthetic",
+    )
 
 
 def _heatmaps(summary: pd.DataFrame, metric: str, path: Path) -> None:
@@ -64,20 +55,10 @@ def _heatmaps(summary: pd.DataFrame, metric: str, path: Path) -> None:
     fig = Figure(figsize=(10, 4), layout="constrained")
     for ax, stat in zip(fig.subplots(1, 2), ("mean", "std"), strict=True):
         grid = summary.pivot(index="dsize", columns="tsize", values=f"{metric}_{stat}")
-        values = grid.to_numpy(dtype=float)
-        image = ax.imshow(values, origin="lower", aspect="auto", cmap="viridis")
-        ax.set_xticks(range(grid.shape[1]), [str(c) for c in grid.columns])
-        ax.set_yticks(range(grid.shape[0]), [str(r) for r in grid.index])
-        ax.set_xlabel("synthetic training events")
-        ax.set_ylabel("genuine training events")
+        grid.index.name, grid.columns.name = "genuine training events", "synthetic training events"
+        draw_heatmap(fig, ax, grid, "", origin="lower")
         ax.set_title(f"{stat} {metric} over models")
-        for (i, j), value in np.ndenumerate(values):
-            if np.isfinite(value):
-                color = "k" if image.norm(value) > 0.5 else "w"  # readable on viridis
-                ax.text(j, i, f"{value:.3f}", ha="center", va="center", color=color, fontsize=8)
-        fig.colorbar(image, ax=ax)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
+    save_figure(fig, path)
 
 
 def collect(study_dir: str | Path) -> str:
