@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import reprlib
+import stat
 import types
 import typing
 from dataclasses import dataclass, field
@@ -317,17 +319,72 @@ def _check_consistency(config: Config) -> None:
             )
 
 
+def _file_kind(path: Path) -> str:
+    mode = path.stat().st_mode
+    for test, kind in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a named pipe"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return kind
+    return "not a regular file"
+
+
+_YAML_KINDS = {
+    list: "a list",
+    str: "a string",
+    bool: "true/false",
+    int: "a number",
+    float: "a number",
+}
+
+
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """Read and validate a YAML config file."""
+    """Read and validate a YAML config file.
+
+    Args:
+        path: YAML file whose top level maps section names (``run``, ``data``, ``flow``,
+            ``train``, ``evaluate``) to their keys; ``{}`` selects every default.
+        overrides: ``key.path=value`` assignments applied on top of the file.
+
+    Returns:
+        The validated configuration.
+
+    Raises:
+        ConfigError: the file is missing, not a regular file, empty, not YAML, not a
+            mapping at the top level, or holds an invalid key or value.
+    """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise ConfigError(f"config file {path} does not exist")
+    if not path.is_file():
+        raise ConfigError(
+            f"config file {path} exists but is {_file_kind(path)}, not a regular YAML file"
+        )
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} cannot be read as UTF-8 text: {exc}") from None
+    try:
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
         raise ConfigError(
             f"{path}{where} is not valid YAML: {getattr(exc, 'problem', exc)}"
         ) from None
+    if raw is None:
+        raise ConfigError(
+            f"config file {path} is empty (no settings); write {{}} in it to train with "
+            "every default"
+        )
+    if not isinstance(raw, dict):
+        kind = _YAML_KINDS.get(type(raw), type(raw).__name__)
+        raise ConfigError(
+            f"config file {path} must map section names (run, data, flow, train, evaluate) "
+            f"to their keys at the top level, got {kind}: {reprlib.repr(raw)}"
+        )
     return parse_config(raw, overrides)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from fedhex_hpc.cli import main
 from fedhex_hpc.config import config_to_dict, load_config, parse_config
 from fedhex_hpc.errors import ConfigError
 
@@ -58,3 +59,54 @@ def test_missing_and_invalid_files(tmp_path):
 
 def test_integers_are_accepted_as_floats():
     assert parse_config({"train": {"learning_rate": 1}}).train.learning_rate == 1.0
+
+
+@pytest.mark.parametrize("text", ["", "\n", "# only a comment\n"])
+def test_empty_file_is_an_error_pointing_at_braces(tmp_path, text):
+    path = tmp_path / "empty.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert "empty.yaml is empty" in message
+    assert "write {} in it to train with every default" in message
+    assert "\n" not in message
+    path.write_text("{}\n")
+    assert load_config(path) == parse_config({})
+
+
+def test_a_path_that_is_not_a_regular_file(tmp_path):
+    with pytest.raises(ConfigError, match=r"exists but is a directory, not a regular YAML file"):
+        load_config(tmp_path)
+    with pytest.raises(ConfigError, match=r"/dev/null exists but is a character device"):
+        load_config("/dev/null")
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("- flow\n- train\n", "a list: ['flow', 'train']"),
+        ("3\n", "a number: 3"),
+        ("hi\n", "a string"),
+    ],
+)
+def test_top_level_must_be_a_mapping(tmp_path, text, kind):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert "c.yaml must map section names (run, data, flow, train, evaluate)" in message
+    assert f"at the top level, got {kind}" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("text", ["", "[1, 2]\n"])
+def test_cli_train_rejects_an_empty_or_non_mapping_config(tmp_path, capsys, text):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    assert main(["train", str(path), "--run-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("config error: config file ")
+    assert "\n" not in err
+    assert not (tmp_path / "run").exists()

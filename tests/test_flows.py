@@ -153,3 +153,80 @@ def test_save_load_round_trip(tmp_path):
     np.testing.assert_array_equal(model.log_prob(x, c).numpy(), again.log_prob(x, c).numpy())
     assert again.spec == model.spec
     assert not list(tmp_path.glob(".*"))  # no temporary folders left behind
+
+
+def beyond_the_logit_range(model: FlowModel, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Events inside, inside the margin only, beyond it, on its edge; and which are inside."""
+    pre = model.spec.preprocessing
+    low, high = np.asarray(pre.low, np.float32), np.asarray(pre.high, np.float32)
+    rows = [x[0], x[1]]
+    margin = x[2].copy()
+    margin[0] = x[:, 0].max() + 0.5 * (high[0] - x[:, 0].max())  # beyond the data, in the margin
+    above = x[3].copy()
+    above[1] = high[1] + 0.1 * (high[1] - low[1])
+    below = x[4].copy()
+    below[2] = low[2] - 1.0
+    edge = x[5].copy()
+    edge[0] = low[0]  # the logit of the edge itself is infinite
+    both = x[6].copy()
+    both[0], both[2] = high[0] + 1.0, low[2] - 1.0
+    events = np.stack([*rows, margin, above, below, edge, both]).astype(np.float32)
+    return events, np.array([True, True, True, False, False, False, False])
+
+
+def test_log_prob_outside_the_logit_domain_is_minus_inf_not_nan():
+    model, x, c = make_flow("logit", n_conditions=1)
+    randomise(model)
+    events, inside = beyond_the_logit_range(model, x)
+    cond = c[: len(events)]
+    np.testing.assert_array_equal(model.in_domain(events).numpy(), inside)
+    log_q = model.log_prob(events, cond).numpy()
+    assert np.all(np.isfinite(log_q[inside]))
+    assert np.all(log_q[~inside] == -np.inf)
+    # the events inside score as they do on their own
+    np.testing.assert_allclose(
+        log_q[inside], model.log_prob(events[inside], cond[inside]), rtol=1e-5
+    )
+    counts = model.spec.preprocessing.outside_counts(events)
+    np.testing.assert_array_equal(counts, [[1, 1], [0, 1], [2, 0]])
+    text = model.spec.preprocessing.describe_outside(counts, ["a", "b", "c"])
+    low, high = model.spec.preprocessing.low, model.spec.preprocessing.high
+    assert text.startswith(f"a outside [{low[0]:.6g}, {high[0]:.6g}]: 1 below, 1 above; b outside")
+    assert text.endswith(f"c outside [{low[2]:.6g}, {high[2]:.6g}]: 2 below, 0 above")
+
+
+def test_gradients_stay_finite_with_events_outside_the_domain_in_the_batch():
+    model, x, c = make_flow("logit", n_conditions=1)
+    randomise(model)
+    events, inside = beyond_the_logit_range(model, x)
+    cond = tf.constant(c[: len(events)])
+    events = tf.constant(events)
+    with tf.GradientTape(persistent=True) as tape:
+        log_q = model.log_prob(events, cond, training=True)
+        kept = -tf.reduce_mean(tf.boolean_mask(log_q, model.in_domain(events)))
+        everything = -tf.reduce_mean(log_q)
+    assert np.isfinite(kept.numpy())
+    assert everything.numpy() == np.inf
+    for loss in (kept, everything):
+        grads = tape.gradient(loss, model.trainable_variables)
+        assert all(np.all(np.isfinite(g.numpy())) for g in grads)
+    # the events inside alone give the same gradient as the batch with the mask
+    with tf.GradientTape() as alone:
+        loss = -tf.reduce_mean(model.log_prob(tf.boolean_mask(events, inside), cond[inside]))
+    for a, b in zip(
+        alone.gradient(loss, model.trainable_variables),
+        tape.gradient(kept, model.trainable_variables),
+        strict=True,
+    ):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("preprocessing", ["standardize", "none"])
+def test_unbounded_preprocessing_has_every_event_in_its_domain(preprocessing):
+    model, x, _ = make_flow(preprocessing)
+    far = np.vstack([x[:3], x[:3] * 1e3]).astype(np.float32)
+    assert model.in_domain(far).numpy().all()
+    assert not model.spec.preprocessing.outside_counts(far).any()
+    np.testing.assert_allclose(
+        model.log_prob(far).numpy(), model.distribution().log_prob(far).numpy(), rtol=1e-6
+    )

@@ -17,10 +17,12 @@ from fedhex_hpc.errors import ConfigError
 from fedhex_hpc.schedulers import (
     CondorScheduler,
     LocalScheduler,
+    SchedulerError,
     SlurmScheduler,
     Workload,
     load_profile,
 )
+from fedhex_hpc.schedulers.condor import submitted_clusters
 from fedhex_hpc.studies.sweep import SweepFolder, collect, expand, load_spec, run_task, status
 
 from .conftest import run_cli, small_raw
@@ -239,6 +241,66 @@ def test_condor_submit_description_expands_to_the_plan(tmp_path):
     dag = (out / "submit" / "sweep.dag").read_text()
     assert "PARENT tasks CHILD collect" in dag
     assert result.commands[0][0] == "condor_submit_dag"
+
+
+CONDOR_OUTPUTS = Path(__file__).resolve().parent / "data" / "condor"
+SHIMS = Path(__file__).resolve().parent / "record_shim"
+
+
+@pytest.mark.parametrize(
+    ("recording", "argv", "clusters"),
+    [
+        ("condor_submit.out", ["condor_submit", "tasks.sub"], ["1234"]),
+        ("condor_submit_two_clusters.out", ["condor_submit", "tasks.sub"], ["1234", "1236"]),
+        ("condor_submit_dag.out", ["condor_submit_dag", "-force", "sweep.dag"], ["1235"]),
+        ("condor_submit_dag_8.out", ["condor_submit_dag", "sweep.dag"], ["3548"]),
+    ],
+)
+def test_condor_cluster_ids_are_found_in_recorded_outputs(recording, argv, clusters):
+    output = (CONDOR_OUTPUTS / recording).read_text()
+    assert submitted_clusters(output, argv) == clusters
+
+
+def test_condor_output_without_a_cluster_is_a_one_line_error():
+    output = (CONDOR_OUTPUTS / "condor_submit_dag_no_submit.out").read_text()
+    argv = ["condor_submit_dag", "-force", "/s/sweep.dag"]
+    with pytest.raises(SchedulerError) as info:
+        submitted_clusters(output, argv)
+    message = str(info.value)
+    assert "`condor_submit_dag -force /s/sweep.dag` reported no 'N job(s) submitted" in message
+    assert "-no_submit given, not submitting DAG to HTCondor." in message
+    assert "\n" not in message
+    with pytest.raises(SchedulerError, match=r"its output: \(no output\)$"):
+        submitted_clusters("\n", argv)
+
+
+def condor_shim_env(tmp_path: Path, recording: str) -> dict[str, str]:
+    return {
+        "PATH": f"{SHIMS}{os.pathsep}{os.environ['PATH']}",
+        "RECORD_SHIM_LOG": str(tmp_path / "calls.log"),
+        "RECORD_SHIM_CONDOR_OUTPUT": str(CONDOR_OUTPUTS / recording),
+    }
+
+
+def test_condor_submit_reports_the_dagman_cluster(tmp_path):
+    out = plan(tmp_path, repeats=3)
+    env = condor_shim_env(tmp_path, "condor_submit_dag.out")
+    done = run_cli("submit", str(out), "--scheduler", "condor", env_extra=env)
+    dag = out.resolve() / "submit" / "sweep.dag"
+    assert f"ran: condor_submit_dag -force {dag}" in done.stdout
+    assert "submitted 3 tasks: jobs 1235\n" in done.stdout
+    assert (tmp_path / "calls.log").read_text() == f"condor_submit_dag -force {dag}\n"
+
+
+def test_condor_submit_without_a_cluster_line_exits_2(tmp_path):
+    out = plan(tmp_path, repeats=1)
+    env = condor_shim_env(tmp_path, "condor_submit_dag_no_submit.out")
+    done = run_cli("submit", str(out), "--scheduler", "condor", env_extra=env, check=False)
+    assert done.returncode == 2
+    error = done.stderr.strip()
+    assert error.startswith("scheduler error: `condor_submit_dag -force ")
+    assert "reported no 'N job(s) submitted to cluster C.' line" in error
+    assert "\n" not in error
 
 
 def test_bundled_studies_plan(tmp_path):

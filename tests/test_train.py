@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -12,9 +15,9 @@ from fedhex_hpc.config import parse_config
 from fedhex_hpc.data import load_splits
 from fedhex_hpc.data.training import load_training_data
 from fedhex_hpc.errors import Preempted, TrainingError
-from fedhex_hpc.flows import load_flow
+from fedhex_hpc.flows import fit_preprocessing, load_flow
 from fedhex_hpc.runs import RunDir
-from fedhex_hpc.studies.steps import build_flow, draw_samples, train_run
+from fedhex_hpc.studies.steps import build_flow, draw_samples, evaluate_run, train_run
 from fedhex_hpc.train import Trainer, learning_rate_at, mean_log_prob
 
 from .conftest import small_raw
@@ -216,3 +219,93 @@ def test_sigkill_at_any_moment_leaves_only_loadable_checkpoints(tmp_path):
             trainer, _ = make_trainer(parse_config(raw), run, resume=True)
             state = store.restore(path, trainer.objects)
             assert state.epoch >= 1
+
+
+def file_with_events_beyond_the_training_range(tmp_path, n=3000):
+    """A two-feature file whose validation and test splits hold events far beyond the
+    training range (found by splitting a file of row numbers the same way)."""
+    path = tmp_path / "events.npz"
+    np.savez(path, a=np.arange(n, dtype=np.float64), b=np.zeros(n))
+    raw = small_raw(
+        data={"source": "file", "path": str(path), "features": ["a", "b"]},
+        flow={"preprocessing": "logit"},
+        train={"max_epochs": 2},
+    )
+    splits = load_splits(parse_config(raw).data, parse_config(raw).run.seed)
+    rows = {name: getattr(splits, name).x[:, 0].astype(int) for name in ("val", "test")}
+    x = np.random.default_rng(0).normal(size=(n, 2))
+    x[rows["val"][:5], 0] = 40.0
+    x[rows["val"][5:7], 1] = -40.0
+    x[rows["test"][:3], 1] = 40.0
+    np.savez(path, a=x[:, 0], b=x[:, 1])
+    return parse_config(raw)
+
+
+def test_logit_flow_leaves_events_beyond_its_range_out_of_val_loss_and_metrics(tmp_path):
+    config = file_with_events_beyond_the_training_range(tmp_path)
+    splits = load_splits(config.data, config.run.seed)
+    pre = fit_preprocessing(splits.train.x, "logit", config.flow.logit_alpha)
+    val_out = int((~pre.in_domain(splits.val.x).numpy()).sum())
+    test_out = int((~pre.in_domain(splits.test.x).numpy()).sum())
+    assert val_out >= 7 and test_out >= 3
+
+    log = io.StringIO()
+    result = train_run(config, tmp_path / "run", stream=log)
+    assert result.reason == "completed" and result.state.epoch == 2
+    assert result.val_outside_domain == val_out
+    history = pd.read_csv(tmp_path / "run" / "history.csv")
+    assert np.all(np.isfinite(history["val_loss"]))
+    line = next(x for x in log.getvalue().splitlines() if x.startswith("val_loss leaves out"))
+    assert line.startswith(f"val_loss leaves out {val_out} of {len(splits.val)} validation events")
+    assert "a outside [" in line and "b outside [" in line
+
+    model = load_flow(tmp_path / "run" / "model")
+    inside = model.in_domain(splits.val.x).numpy()
+    assert -mean_log_prob(model, splits.val.take(inside)) == pytest.approx(
+        result.state.best_val, abs=1e-5
+    )
+    assert np.all(model.log_prob(splits.val.x[~inside]).numpy() == -np.inf)
+
+    metrics = evaluate_run(tmp_path / "run")
+    stored = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert stored["test_outside_domain"] == metrics["test_outside_domain"] == test_out
+    assert stored["training"]["val_outside_domain"] == val_out
+    assert stored["test_non_finite"] == 0
+    assert np.isfinite(stored["test_log_likelihood"]["value"])
+    assert np.isfinite(stored["test_log_likelihood"]["stderr"])
+
+
+def test_training_events_outside_the_domain_are_named_when_the_loss_is_infinite(tmp_path):
+    """A preprocessing fitted on a sample that misses the extremes (as for a streamed
+    training split): the infinite training loss names the features and their range."""
+    config = parse_config(small_raw(flow={"preprocessing": "logit"}))
+    run = RunDir.create(tmp_path / "run", config)
+    data = load_training_data(config.data, config.run.seed, config.train.batch_size)
+    data = dataclasses.replace(data, fit_sample=data.fit_sample.take(slice(0, 50)))
+    trainer = Trainer(build_flow(config, data), config, data, run)
+    with pytest.raises(TrainingError) as info:
+        trainer.fit()
+    message = str(info.value)
+    assert message.startswith(
+        "training error: non-finite training loss at epoch 1 before any checkpoint was written; "
+        "no model was saved; "
+    )
+    assert "of 2048 training events outside the flow's domain" in message
+    assert re.search(r"x outside \[\S+, \S+\]: \d+ below, \d+ above; y outside", message)
+    assert message.endswith("raise flow.logit_alpha or use flow.preprocessing: standardize")
+    assert "\n" not in message
+
+
+def test_logit_flow_on_a_target_evaluates_kl_and_density_plot(tmp_path):
+    config = parse_config(
+        small_raw(
+            flow={"preprocessing": "logit"},
+            train={"max_epochs": 1},
+            evaluate={"n_kl_samples": 20_000, "plots": True},
+        )
+    )
+    train_run(config, tmp_path / "run")
+    metrics = evaluate_run(tmp_path / "run")
+    assert metrics["kl_outside_domain"] > 0  # the KL sample reaches beyond the training range
+    assert np.isfinite(metrics["kl"]["value"]) and np.isfinite(metrics["kl"]["stderr"])
+    assert "plots/density.png" in metrics["plots"]

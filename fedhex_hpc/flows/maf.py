@@ -111,6 +111,7 @@ class FlowModel(tf.Module):
         self._cond_mean = tf.constant(np.float32(spec.condition_scaling.mean))
         self._cond_std = tf.constant(np.float32(spec.condition_scaling.std))
         self._noise_scale = tf.constant(np.float32(spec.preprocessing.feature_scale()))
+        self._domain_centre = tf.constant(np.float32(spec.preprocessing.domain_centre()))
 
     def distribution(self, training: bool = False) -> tfd.Distribution:
         """The flow as a TFP TransformedDistribution (batch norm in the given mode)."""
@@ -138,12 +139,28 @@ class FlowModel(tf.Module):
         cond_n = (tf.cast(cond, tf.float32) - self._cond_mean) / self._cond_std
         return {f"maf_{i}": {"conditional_input": cond_n} for i in range(self.spec.n_blocks)}
 
+    def in_domain(self, x: tf.Tensor | np.ndarray) -> tf.Tensor:
+        """Which data-space events ``x`` (n, d) the flow has a density for: bool (n,).
+
+        Only ``logit`` preprocessing has a bounded domain, see
+        :meth:`~fedhex_hpc.flows.preprocessing.Preprocessing.in_domain`.
+        """
+        return self.spec.preprocessing.in_domain(tf.cast(x, tf.float32))
+
     def log_prob(
         self, x: tf.Tensor, cond: tf.Tensor | None = None, training: bool = False
     ) -> tf.Tensor:
-        """Log density of data-space events ``x`` (n, d) given conditions (n, c)."""
+        """Log density of data-space events ``x`` (n, d) given conditions (n, c).
+
+        Events outside the domain (:meth:`in_domain`) get ``-inf``; they pass through the
+        bijectors as a point inside it, so neither the value nor a gradient is NaN.
+        """
+        x = tf.cast(x, tf.float32)
+        inside = self.in_domain(x)
+        x = tf.where(inside[..., tf.newaxis], x, self._domain_centre)
         dist = self.distribution(training)
-        return dist.log_prob(tf.cast(x, tf.float32), bijector_kwargs=self._bijector_kwargs(cond))
+        log_q = dist.log_prob(x, bijector_kwargs=self._bijector_kwargs(cond))
+        return tf.where(inside, log_q, tf.constant(-np.inf, tf.float32))
 
     def sample(self, n: int, cond: tf.Tensor | None = None, seed: int | None = None) -> tf.Tensor:
         """Draw ``n`` events; with conditions, ``cond`` holds one row per event."""

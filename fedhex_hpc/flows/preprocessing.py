@@ -4,9 +4,10 @@ Statistics come from the whole training split, never from a batch, so likelihood
 are comparable across batches, runs and files.
 
 Warning:
-    The logit transform maps [low, high] onto the real line; ``low``/``high`` are
+    The logit transform maps (low, high) onto the real line; ``low``/``high`` are
     the training minimum/maximum widened by ``alpha`` times the range. Events
-    outside that interval have zero model density (log-likelihood -inf).
+    outside that interval are outside the flow's domain (:meth:`Preprocessing.in_domain`):
+    their model density is zero (log-likelihood -inf).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from fedhex_hpc._tf import tfb
+from fedhex_hpc._tf import tf, tfb
 
 __all__ = ["PREPROCESSING_KINDS", "Preprocessing", "Standardization", "fit_preprocessing"]
 
@@ -69,6 +70,61 @@ class Preprocessing:
         if self.kind == "logit":
             return [tfb.Sigmoid(low=np.float32(self.low), high=np.float32(self.high)), *scaling]
         return scaling
+
+    def _below_above(self, x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor] | None:
+        """Per value (n, d): at or below ``low``, at or above ``high``; None without bounds."""
+        if self.kind != "logit":
+            return None
+        x = tf.cast(x, tf.float32)
+        return x <= np.float32(self.low), x >= np.float32(self.high)
+
+    def in_domain(self, x: tf.Tensor | np.ndarray) -> tf.Tensor:
+        """Which events the flow has a density for.
+
+        ``logit`` needs every feature strictly inside ``(low, high)`` (in float32, as the
+        bijector computes); the other kinds cover every event. NaN counts as inside, so it
+        still propagates into the log-density.
+
+        Args:
+            x: Data-space events, shape (n, d).
+
+        Returns:
+            A bool tensor of shape (n,).
+        """
+        bounds = self._below_above(x)
+        if bounds is None:
+            return tf.ones(tf.shape(x)[:-1], tf.bool)
+        below, above = bounds
+        return tf.logical_not(tf.reduce_any(tf.logical_or(below, above), axis=-1))
+
+    def domain_centre(self) -> np.ndarray:
+        """A data-space point inside the domain (stands in for events outside it)."""
+        if self.kind == "logit":
+            return (np.asarray(self.low) + np.asarray(self.high)) / 2.0
+        return np.zeros(len(self.scaling.mean))
+
+    def outside_counts(self, x: np.ndarray) -> np.ndarray:
+        """Events below and above the domain in each feature, shape (d, 2), int64."""
+        bounds = self._below_above(x)
+        if bounds is None:
+            return np.zeros((np.shape(x)[-1], 2), np.int64)
+        return np.stack([b.numpy().sum(axis=0) for b in bounds], axis=1).astype(np.int64)
+
+    def describe_outside(self, counts: np.ndarray, names: list[str]) -> str:
+        """One phrase per feature with events outside the domain, from :meth:`outside_counts`.
+
+        For example ``tau21_j1 outside [0.0512, 0.9871]: 3 below, 9 above``; empty when
+        ``counts`` is all zero.
+        """
+        parts = []
+        for i, (below, above) in enumerate(np.asarray(counts, np.int64)):
+            if below or above:
+                name = names[i] if i < len(names) else f"feature {i}"
+                parts.append(
+                    f"{name} outside [{self.low[i]:.6g}, {self.high[i]:.6g}]: "
+                    f"{below} below, {above} above"
+                )
+        return "; ".join(parts)
 
     def feature_scale(self) -> np.ndarray:
         """Typical scale of each data feature, used to size training noise."""

@@ -3,12 +3,24 @@ and a DAG whose collect node runs after every task."""
 
 from __future__ import annotations
 
+import re
+import shlex
 import shutil
 
-from fedhex_hpc.schedulers.base import SubmitResult, Workload, call, fedhex_command, render
+from fedhex_hpc.schedulers.base import (
+    SchedulerError,
+    SubmitResult,
+    Workload,
+    call,
+    fedhex_command,
+    render,
+)
 from fedhex_hpc.schedulers.profile import SiteProfile
 
-__all__ = ["CondorScheduler", "condor_arguments"]
+__all__ = ["CondorScheduler", "condor_arguments", "submitted_clusters"]
+
+# condor_submit (also run by condor_submit_dag) reports each cluster it queued like this.
+_SUBMITTED = re.compile(r"\d+ job\(s\) submitted to cluster (\d+)\.")
 
 
 def condor_arguments(args: list[str]) -> str:
@@ -18,6 +30,33 @@ def condor_arguments(args: list[str]) -> str:
         arg = arg.replace('"', '""').replace("'", "''")
         quoted.append(f"'{arg}'" if " " in arg or not arg else arg)
     return " ".join(quoted)
+
+
+def submitted_clusters(output: str, argv: list[str]) -> list[str]:
+    """The cluster ids ``condor_submit`` or ``condor_submit_dag`` reported queuing.
+
+    The ``N job(s) submitted to cluster C.`` line is searched for anywhere in the output:
+    both commands print other lines around it (DAGMan's file list and closing rule,
+    submit events, warnings).
+
+    Args:
+        output: the command's standard output.
+        argv: the command that printed it (named in the error).
+
+    Returns:
+        The cluster ids, in the order printed, each once.
+
+    Raises:
+        SchedulerError: the output reports no submitted cluster.
+    """
+    clusters = list(dict.fromkeys(_SUBMITTED.findall(output)))
+    if not clusters:
+        shown = output.strip().replace("\n", " | ") or "(no output)"
+        raise SchedulerError(
+            f"`{shlex.join(argv)}` reported no 'N job(s) submitted to cluster C.' line; "
+            f"its output: {shown}"
+        )
+    return clusters
 
 
 class CondorScheduler:
@@ -60,5 +99,5 @@ class CondorScheduler:
         command = ["condor_submit_dag", "-force", str(dag)]
         result = SubmitResult(files=[tasks, collect, dag], commands=[command])
         if not dry_run:
-            result.job_ids = [call(command, cwd=sweep).strip().splitlines()[-1]]
+            result.job_ids = submitted_clusters(call(command, cwd=sweep), command)
         return result

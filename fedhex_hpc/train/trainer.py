@@ -25,6 +25,7 @@ from fedhex_hpc.data import Arrays
 from fedhex_hpc.data.training import TrainingData
 from fedhex_hpc.errors import Preempted, TrainingError
 from fedhex_hpc.flows import FlowModel, save_flow
+from fedhex_hpc.flows.domain import describe_outside, split_by_domain
 from fedhex_hpc.runs import RunDir
 from fedhex_hpc.train.checkpoints import CheckpointStore, TrainState
 from fedhex_hpc.train.distributed import Distributed, SingleProcess
@@ -47,11 +48,13 @@ EVAL_BATCH = 65_536
 
 @dataclass(frozen=True)
 class TrainResult:
-    """How training ended (``completed`` or ``early_stopped``), on which rank."""
+    """How training ended (``completed`` or ``early_stopped``), on which rank, and how
+    many validation events val_loss left out (outside the flow's domain)."""
 
     reason: str
     state: TrainState
     rank: int = 0
+    val_outside_domain: int = 0
 
 
 class WeightCopy(tf.Module):
@@ -141,9 +144,12 @@ class Trainer:
         )
         self._exported_best_epoch = -1
         self._broadcast_done = False
-        # this rank's share of the validation events; losses are summed over ranks
+        # this rank's share of the validation events; losses are summed over ranks.
+        # Events outside the flow's domain (density zero) are left out of val_loss.
         ranks = self.dist.ranks
-        self._val = data.val.take(slice(ranks.rank, None, ranks.size))
+        val = split_by_domain(model, data.val.take(slice(ranks.rank, None, ranks.size)))
+        self._val = val.inside
+        self._val_outside = [val.n_outside, *val.outside_counts.ravel().tolist()]
 
     @property
     def objects(self) -> dict[str, tf.Module]:
@@ -174,12 +180,57 @@ class Trainer:
                 var.assign(value)
             self._exported_best_epoch = state.best_epoch
 
+    def _report_val_outside(self, progress: Progress) -> int:
+        """Say (on rank 0) how many validation events val_loss leaves out; all ranks call.
+
+        Returns:
+            That number, summed over ranks.
+        """
+        n_outside, *counts = self.dist.sum([float(v) for v in self._val_outside])
+        n_total = len(self.data.val)
+        if not n_outside:
+            return 0
+        text = describe_outside(
+            self.model,
+            int(n_outside),
+            n_total,
+            np.reshape(counts, (-1, 2)).astype(int),
+            "validation",
+        )
+        if n_outside >= n_total:
+            raise TrainingError(f"no validation loss: {text}")
+        if self.dist.is_root:
+            progress.message(f"val_loss leaves out {text}")
+        return int(n_outside)
+
+    def _outside_cause(self, epoch: int) -> str:
+        """Why the training loss of ``epoch`` (1-based) may be infinite: events outside the
+        domain in this rank's batches, or training noise carrying events there."""
+        counts = np.zeros((self.model.spec.n_features, 2), np.int64)
+        n_outside, n_total = 0, 0
+        for batch in self.data.train.epoch(epoch - 1):
+            split = split_by_domain(self.model, batch)
+            counts = counts + split.outside_counts
+            n_outside += split.n_outside
+            n_total += len(batch)
+        if n_outside:
+            text = describe_outside(self.model, n_outside, n_total, counts, "training")
+            return f"; {text}: raise flow.logit_alpha or use flow.preprocessing: standardize"
+        if self.config.flow.noise_std > 0 and self.model.spec.preprocessing.kind == "logit":
+            return (
+                f"; training noise (flow.noise_std={self.config.flow.noise_std}) can carry "
+                "events beyond the logit range: lower it or raise flow.logit_alpha"
+            )
+        return ""
+
     def _fail_non_finite(self, epoch: int, what: str) -> None:
         latest = self.store.latest()
+        cause = self._outside_cause(epoch) if what == "training loss" else ""
         if latest is None:
+            hint = cause or " (lower train.learning_rate or flow.log_scale_bound)"
             raise TrainingError(
                 f"non-finite {what} at epoch {epoch} before any checkpoint was written; "
-                "no model was saved (lower train.learning_rate or flow.log_scale_bound)"
+                f"no model was saved{hint}"
             )
         state = self.store.restore(latest, self.objects)
         if self.cfg.restore_best and state.best_epoch:
@@ -188,7 +239,7 @@ class Trainer:
             save_flow(self.model, self.run.model)
         raise TrainingError(
             f"non-finite {what} at epoch {epoch}; model/ holds checkpoint {latest.name}"
-            f" (best epoch {state.best_epoch})"
+            f" (best epoch {state.best_epoch}){cause}"
         )
 
     def _train_epoch(self, state: TrainState) -> tuple[float, int]:
@@ -255,6 +306,7 @@ class Trainer:
             self.history.truncate(state.epoch)
         self._broadcast_done = False
         progress = Progress(cfg.max_epochs, cfg.log_every, self.stream)
+        val_outside = self._report_val_outside(progress)
         writer = tf.summary.create_file_writer(str(self.run.tensorboard)) if root else None
         patience = cfg.early_stopping.patience
         stopped_early = patience > 0 and state.wait >= patience  # resumed after an early stop
@@ -313,4 +365,4 @@ class Trainer:
             self.best.copy_to(self.model.variables)
         if root:
             save_flow(self.model, self.run.model)
-        return TrainResult(reason, state, self.dist.ranks.rank)
+        return TrainResult(reason, state, self.dist.ranks.rank, val_outside)

@@ -11,7 +11,7 @@ import pandas as pd
 
 from fedhex_hpc.data import Arrays
 from fedhex_hpc.data.training import load_test_split
-from fedhex_hpc.errors import RunDirError
+from fedhex_hpc.errors import DataError, RunDirError
 from fedhex_hpc.evaluate import (
     bounds_from_samples,
     classifier_auc,
@@ -23,6 +23,7 @@ from fedhex_hpc.evaluate import (
     plot_marginals,
 )
 from fedhex_hpc.flows import FlowModel, load_flow
+from fedhex_hpc.flows.domain import DomainSplit, describe_outside, split_by_domain
 from fedhex_hpc.io_utils import write_json_atomic
 from fedhex_hpc.runs import RunDir
 from fedhex_hpc.seeding import derive_seed
@@ -46,13 +47,21 @@ def _finite_or_none(value: Any) -> Any:
     return value
 
 
-def _kl(model: FlowModel, target: Target, n: int, seed: int) -> dict:
+def _inside(model: FlowModel, data: Arrays, what: str) -> DomainSplit:
+    """The events of ``data`` inside the flow's domain (a DataError when there are none)."""
+    split = split_by_domain(model, data)
+    if split.n_outside == len(data):
+        text = describe_outside(model, len(data), len(data), split.outside_counts, what)
+        raise DataError(f"nothing to score: {text}")
+    return split
+
+
+def _kl(model: FlowModel, target: Target, n: int, seed: int) -> tuple[dict, int]:
     x, cond = target.sample(n, seed=derive_seed(seed, KL_STREAM))
-    log_p = target.log_prob(x, cond)
-    log_q = log_prob_batched(
-        model, Arrays(x.astype(np.float32), None if cond is None else cond.astype(np.float32))
-    )
-    return kl_divergence(log_p, log_q).to_dict()
+    samples = Arrays(x.astype(np.float32), None if cond is None else cond.astype(np.float32))
+    split = _inside(model, samples, "KL sample")
+    log_p = target.log_prob(x[split.mask], None if cond is None else cond[split.mask])
+    return kl_divergence(log_p, log_prob_batched(model, split.inside)).to_dict(), split.n_outside
 
 
 def _plots(run: RunDir, model: FlowModel, target: Target | None, generated, reference) -> list[str]:
@@ -89,13 +98,17 @@ def evaluate_run(run_dir: str | Path) -> dict[str, Any]:
     model = load_flow(run.model)
     test = load_test_split(config.data, seed)
     metrics: dict[str, Any] = {"n_test": len(test)}
-    log_q = log_prob_batched(model, test)
-    metrics["test_log_likelihood"] = mean_log_likelihood(log_q, test.weight).to_dict()
+    scored = _inside(model, test, "test")
+    metrics["test_outside_domain"] = scored.n_outside
+    log_q = log_prob_batched(model, scored.inside)
+    metrics["test_log_likelihood"] = mean_log_likelihood(log_q, scored.inside.weight).to_dict()
     metrics["test_non_finite"] = int((~np.isfinite(log_q)).sum())
     target = None
     if config.data.source == "target":
         target = get_target(config.data.target, **config.data.target_params)
-        metrics["kl"] = _kl(model, target, config.evaluate.n_kl_samples, seed)
+        metrics["kl"], metrics["kl_outside_domain"] = _kl(
+            model, target, config.evaluate.n_kl_samples, seed
+        )
     n_gen = min(config.evaluate.n_generated, len(test))
     reference = test.take(slice(0, n_gen))
     generated = draw_samples(model, n_gen, reference.cond, seed=seed * 1000 + SAMPLE_STREAM)

@@ -110,6 +110,7 @@ def train_run(
         epochs=result.state.epoch,
         best_epoch=result.state.best_epoch,
         best_val_loss=result.state.best_val,
+        val_outside_domain=result.val_outside_domain,
         ranks=dist.ranks.size,
     )
     return result
