@@ -51,6 +51,7 @@ def test_run_checks_reports_every_check(report):
         "data",
         "run-dir",
         "slurm",
+        *(["slurm gpus"] if shutil.which("sinfo") else []),
         "htcondor",
         "htcondor2",
         "apptainer",
@@ -225,3 +226,15 @@ def test_rank_mapping_under_real_mpirun():
         "rank 0 of 2 (local rank 0) under mpirun",
         "rank 1 of 2 (local rank 1) under mpirun",
     ]
+
+
+def test_a_cluster_without_gpus_is_told_how_to_submit(slurm_cluster, monkeypatch):
+    """The test cluster declares no GPUs: sbatch would refuse --gpus-per-task=1."""
+    from fedhex_hpc.doctor import check_slurm_gpus
+
+    for name, value in slurm_cluster.env.items():
+        monkeypatch.setenv(name, value)
+    check = check_slurm_gpus()
+    assert check is not None and check.status == "warn", check
+    assert "no partition offers GPUs" in check.detail
+    assert "sbatch --gpus-per-task=0 jobs/train_lhco.sh" in check.fix

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from fedhex_hpc.classifiers import ClassifierConfig
 from fedhex_hpc.data.cluster import ClusterOptions
 from fedhex_hpc.data.convert import convert
 from fedhex_hpc.data.dataset import DatasetView
@@ -22,7 +23,7 @@ from fedhex_hpc.errors import ConfigError, DataError
 from fedhex_hpc.studies.mixlearn import PLAN_COLUMNS, collect, plan_study, run_flows, run_row
 from fedhex_hpc.studies.mixlearn.events import read_pool, row_events
 from fedhex_hpc.studies.mixlearn.folder import StudyFolder
-from fedhex_hpc.studies.mixlearn.spec import ClassifierConfig, flow_config
+from fedhex_hpc.studies.mixlearn.spec import flow_config
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCAL = ClusterOptions(workers=1, threads=1, memory_limit="1GB")

@@ -1,4 +1,4 @@
-"""The mixlearn classifier: a dense network trained with early stopping and restore-best.
+"""A dense binary classifier trained with early stopping and restore-best.
 
 Inputs are standardised with the training set's mean and standard deviation. The
 network is ``hidden_units`` dense layers with ``activation`` and one sigmoid
@@ -15,10 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from fedhex_hpc._tf import tf
+from fedhex_hpc.classifiers.config import ClassifierConfig
 from fedhex_hpc.errors import TrainingError
 from fedhex_hpc.flows import Standardization
 from fedhex_hpc.seeding import derive_seed
-from fedhex_hpc.studies.mixlearn.spec import ClassifierConfig
 
 __all__ = ["Classifier", "classification_metrics", "train_classifier"]
 

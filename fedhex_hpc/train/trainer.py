@@ -22,10 +22,10 @@ import numpy as np
 from fedhex_hpc._tf import tf
 from fedhex_hpc.config import Config
 from fedhex_hpc.data import Arrays
+from fedhex_hpc.data.domain import describe_outside, split_by_domain
 from fedhex_hpc.data.training import TrainingData
 from fedhex_hpc.errors import Preempted, TrainingError
 from fedhex_hpc.flows import FlowModel, save_flow
-from fedhex_hpc.flows.domain import describe_outside, split_by_domain
 from fedhex_hpc.runs import RunDir
 from fedhex_hpc.train.checkpoints import CheckpointStore, TrainState
 from fedhex_hpc.train.distributed import Distributed, SingleProcess

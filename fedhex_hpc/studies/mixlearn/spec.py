@@ -28,10 +28,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 
+from fedhex_hpc.classifiers.config import ClassifierConfig
 from fedhex_hpc.config import Config, parse_config, parse_section
 from fedhex_hpc.errors import ConfigError
 
@@ -58,22 +59,6 @@ class GridSpec:
     models: list[int] = field(default_factory=lambda: list(range(10)), metadata={"min": 0})
     genuine: list[int] = field(default_factory=lambda: [1000, 10000], metadata={"min": 0})
     synthetic: list[int] = field(default_factory=lambda: [0, 10000], metadata={"min": 0})
-
-
-@dataclass
-class ClassifierConfig:
-    """Dense signal/background classifier and its training.
-
-    ``patience`` epochs without a lower validation loss stop training (0: never
-    stop early); the weights of the lowest validation loss are restored either way.
-    """
-
-    hidden_units: list[int] = field(default_factory=lambda: [512, 512], metadata={"min": 1})
-    activation: Literal["relu", "tanh", "elu", "gelu", "silu"] = "relu"
-    learning_rate: float = field(default=1e-3, metadata={"min": 0, "exclusive": True})
-    batch_size: int = field(default=1024, metadata={"min": 1})
-    max_epochs: int = field(default=1000, metadata={"min": 1})
-    patience: int = field(default=15, metadata={"min": 0})
 
 
 @dataclass

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from fedhex_hpc.data import Arrays
+from fedhex_hpc.data.domain import DomainSplit, describe_outside, split_by_domain
 from fedhex_hpc.data.training import load_test_split
 from fedhex_hpc.errors import DataError, RunDirError
 from fedhex_hpc.evaluate import (
@@ -23,7 +24,6 @@ from fedhex_hpc.evaluate import (
     plot_marginals,
 )
 from fedhex_hpc.flows import FlowModel, load_flow
-from fedhex_hpc.flows.domain import DomainSplit, describe_outside, split_by_domain
 from fedhex_hpc.io_utils import write_json_atomic
 from fedhex_hpc.runs import RunDir
 from fedhex_hpc.seeding import derive_seed
