@@ -50,6 +50,18 @@ def source(path, chunk_rows=5_000):
     )
 
 
+def convert_args(table, out, *options):
+    """``fedhex data convert columns`` arguments for the ``table`` fixture."""
+    return [
+        "data",
+        "convert",
+        "columns",
+        str(table),
+        *("--key", "events", "--features", "a,b", "--conditions", "m"),
+        *("--class-column", "label", "-o", str(out), *options),
+    ]
+
+
 def test_convert_writes_shards_manifest_and_statistics(table, tmp_path):
     out = tmp_path / "ds"
     manifest = convert(source(table), out, seed=3, cluster=LOCAL)
@@ -74,6 +86,7 @@ def test_convert_writes_shards_manifest_and_statistics(table, tmp_path):
     text = describe(out)
     assert "train" in text and "signal" in text
     assert not (out / ".partial").exists()
+    assert not (out / "logs").exists()  # nothing was logged
 
 
 def test_strict_rejects_non_finite_rows(table, tmp_path):
@@ -112,6 +125,33 @@ def test_class_values_other_than_0_and_1_are_a_data_error(table, tmp_path):
         convert(source(table), tmp_path / "ds", cluster=LOCAL)
 
 
+@pytest.mark.parametrize(
+    ("strict", "expected"),
+    [
+        (False, "rows 0-5000: its row 7 has class 2; expected 0 (background) or 1 (signal)"),
+        (True, "rows 0-5000: 3 rows with NaN or Inf values (--strict)"),
+    ],
+)
+def test_a_failing_worker_task_is_one_line_and_its_traceback_is_logged(
+    table, tmp_path, strict, expected
+):
+    if not strict:
+        with h5py.File(table, "a") as fh:
+            fh["events"]["label"][7] = 2.0
+    out = tmp_path / "ds"
+    options = ["--chunk-rows", "5000", *(["--strict"] if strict else [])]
+    result = run_cli(*convert_args(table, out, *options), check=False)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert expected in lines[0]
+    (log,) = (out / "logs").glob("convert-*.log")
+    assert lines[0].endswith(f" (worker traceback in {log})")
+    text = log.read_text()
+    assert "Traceback (most recent call last)" in text
+    assert f"fedhex_hpc.errors.DataError: data error: {table} {expected}" in text
+
+
 def test_interrupted_conversion_of_a_changed_input_is_not_finished(table, tmp_path):
     out = tmp_path / "ds"
     with pytest.raises(DataError, match="NaN or Inf"):
@@ -125,26 +165,7 @@ def test_interrupted_conversion_of_a_changed_input_is_not_finished(table, tmp_pa
 
 def test_sigkill_mid_conversion_then_rerun_finishes(table, tmp_path):
     def args(out):
-        return [
-            "data",
-            "convert",
-            "columns",
-            str(table),
-            "--key",
-            "events",
-            "--features",
-            "a,b",
-            "--conditions",
-            "m",
-            "--class-column",
-            "label",
-            "--chunk-rows",
-            "1000",
-            "--workers",
-            "1",
-            "-o",
-            str(out),
-        ]
+        return convert_args(table, out, "--chunk-rows", "1000", "--workers", "1")
 
     reference, out = tmp_path / "ref", tmp_path / "ds"
     run_cli(*args(reference))
