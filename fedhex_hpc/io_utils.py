@@ -15,6 +15,7 @@ __all__ = [
     "atomic_directory",
     "atomic_path",
     "read_versioned_json",
+    "remove_leftovers",
     "write_json_atomic",
     "write_text_atomic",
 ]
@@ -76,6 +77,23 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
         shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def remove_leftovers(folder: str | Path) -> list[Path]:
+    """Delete the temporaries that atomic writes killed mid-way left under ``folder``.
+
+    Only for a folder no process is writing to any more.
+
+    Returns:
+        The files and folders deleted.
+    """
+    leftovers = sorted(Path(folder).rglob(".*.tmp"))
+    for path in leftovers:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    return leftovers
 
 
 def read_versioned_json(path: Path, what: str, version: int) -> dict[str, Any]:

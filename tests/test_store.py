@@ -10,6 +10,7 @@ import time
 
 import h5py
 import numpy as np
+import psutil
 import pytest
 
 from fedhex_hpc.config import parse_config
@@ -17,6 +18,7 @@ from fedhex_hpc.data.batches import InMemoryBatches, RankInfo
 from fedhex_hpc.data.cluster import ClusterOptions
 from fedhex_hpc.data.convert import convert
 from fedhex_hpc.data.dataset import DatasetView, ShardStream
+from fedhex_hpc.data.generate_lhco import write_raw
 from fedhex_hpc.data.inspect import describe, verify
 from fedhex_hpc.data.manifest import Manifest
 from fedhex_hpc.data.sources.columns import ColumnsSource
@@ -185,6 +187,50 @@ def test_sigkill_mid_conversion_then_rerun_finishes(table, tmp_path):
     assert "OK" in verify(out)
     assert Manifest.read(out).splits == Manifest.read(reference).splits
     assert "dataset" in rerun.stdout
+
+
+def _worker_processes(conversion: psutil.Process) -> list[psutil.Process]:
+    """The Dask worker processes of a local conversion: its children, less helpers."""
+    return [
+        child
+        for child in conversion.children(recursive=True)
+        if "resource_tracker" not in " ".join(child.cmdline())
+    ]
+
+
+def test_sigkill_of_a_worker_mid_conversion(tmp_path):
+    n_events, n_parts = 6000, 30
+    raw = write_raw(tmp_path / "raw.h5", n_events, seed=1)
+    out = tmp_path / "ds"
+    args = ["data", "convert", "lhco", str(raw), "--chunk-rows", str(n_events // n_parts)]
+    args += ["--workers", "2", "-o", str(out)]
+    stderr = tmp_path / "stderr.txt"
+    with stderr.open("w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "fedhex_hpc.cli", *args], stdout=subprocess.DEVNULL, stderr=err
+        )
+    conversion = psutil.Process(proc.pid)
+    deadline = time.monotonic() + 120
+    while len(list((out / ".partial").glob("part-*.json"))) < 3:
+        assert proc.poll() is None and time.monotonic() < deadline, stderr.read_text()
+        time.sleep(0.01)
+    workers = _worker_processes(conversion)
+    assert len(workers) == 2, workers
+    workers[0].send_signal(signal.SIGKILL)
+    assert len(list((out / ".partial").glob("part-*.json"))) < n_parts  # killed mid-way
+    returncode = proc.wait(timeout=300)
+    lines = [line for line in stderr.read_text().splitlines() if line.strip()]
+    if returncode:  # stopped: with one line, and the same command then finishes
+        assert returncode == 2 and len(lines) == 1, stderr.read_text()
+        run_cli(*args)
+    else:  # Dask ran the killed worker's partition again
+        assert not lines, lines
+    assert "OK" in verify(out)
+    manifest = Manifest.read(out)
+    assert sum(sum(c.values()) for c in manifest.splits.values()) == n_events
+    # nothing the killed worker was writing is left behind
+    shards = {p.relative_to(out).as_posix() for p in (out / "shards").rglob("*") if p.is_file()}
+    assert shards == {s.path for s in manifest.shards}
 
 
 def test_dataset_training_input_in_memory_and_streamed_agree_on_counts(table, tmp_path):

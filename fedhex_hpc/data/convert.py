@@ -32,7 +32,7 @@ from fedhex_hpc.data.manifest import MANIFEST, Manifest, ShardEntry
 from fedhex_hpc.data.shards import ColumnStats, file_digest, sha256_file, write_shard
 from fedhex_hpc.data.sources.base import CLASS_NAMES, Column, Partition, Source
 from fedhex_hpc.errors import DataError, FedhexError
-from fedhex_hpc.io_utils import write_json_atomic
+from fedhex_hpc.io_utils import remove_leftovers, write_json_atomic
 
 __all__ = ["SPLITS", "convert"]
 
@@ -281,6 +281,7 @@ def convert(
             rows += record["rows_read"]
             progress.update(len(done), rows)
         sources = client.gather(source_futures)
+    remove_leftovers(out / "shards")  # of tasks whose worker was killed while writing
     records = [done[p.index] for p in partitions]
     dropped = sum(r["dropped_non_finite"] for r in records)
     if dropped:
