@@ -18,10 +18,10 @@ from fedhex_hpc.data.batches import InMemoryBatches, RankInfo
 from fedhex_hpc.data.cluster import ClusterOptions
 from fedhex_hpc.data.convert import convert
 from fedhex_hpc.data.dataset import DatasetView, ShardStream
-from fedhex_hpc.data.generate_lhco import write_raw
 from fedhex_hpc.data.inspect import describe, verify
 from fedhex_hpc.data.manifest import Manifest
 from fedhex_hpc.data.sources.columns import ColumnsSource
+from fedhex_hpc.data.synthetic.lhco import write_raw
 from fedhex_hpc.errors import DataError
 
 from .conftest import run_cli

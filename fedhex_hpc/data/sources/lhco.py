@@ -26,7 +26,6 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Literal
 
 import h5py
 import numpy as np
@@ -42,13 +41,11 @@ __all__ = [
     "N_PARTICLES",
     "PARTICLE_COLUMNS",
     "RAW_FILE_NAME",
-    "SIGNAL_REGION_TEV",
     "SPLITS",
     "LHCOFeaturesSource",
     "LHCORawSource",
     "LHCOTableSource",
     "anode_features",
-    "region_mask",
     "table_file_name",
 ]
 
@@ -67,8 +64,6 @@ FEATURE_FILE_COLUMNS = [
 ] + ["label"]
 #: Splits of the seed project's table files.
 SPLITS = ("train", "val", "test")
-#: The CATHODE signal region in mjj [TeV], lower edge included.
-SIGNAL_REGION_TEV = (3.3, 3.7)
 
 _RAW_WIDTH = len(PARTICLE_COLUMNS) + 1
 _SLAB_BYTES = 16 << 20
@@ -86,35 +81,6 @@ def table_file_name(class_name: str, split: str) -> str:
         split: ``"train"``, ``"val"`` or ``"test"``.
     """
     return f"events_anomalydetection_{class_name}_table_{split}.h5"
-
-
-def region_mask(
-    mjj: np.ndarray,
-    region: Literal["signal", "sideband", "all"],
-    signal_region: tuple[float, float] = SIGNAL_REGION_TEV,
-) -> np.ndarray:
-    """Select events by dijet mass.
-
-    Args:
-        mjj: Dijet masses in TeV.
-        region: ``"signal"`` (``lo <= mjj < hi``), ``"sideband"`` (the rest) or ``"all"``.
-        signal_region: The signal region ``(lo, hi)`` in TeV.
-
-    Returns:
-        A boolean mask shaped like ``mjj``.
-
-    Raises:
-        ConfigError: ``region`` is unknown or ``signal_region`` is not increasing.
-    """
-    low, high = signal_region
-    if not low < high:
-        raise ConfigError(f"signal_region must be (low, high) with low < high, got {signal_region}")
-    mjj = np.asarray(mjj)
-    inside = (mjj >= low) & (mjj < high)
-    masks = {"signal": inside, "sideband": ~inside, "all": np.ones_like(inside)}
-    if region not in masks:
-        raise ConfigError(f"region must be one of signal, sideband, all; got {region!r}")
-    return masks[region]
 
 
 def anode_features(columns: Mapping[str, np.ndarray]) -> pd.DataFrame:
