@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from fedhex_hpc.data.sources.base import CLASS_NAMES, Column, Partition
-from fedhex_hpc.errors import ConfigError, DataError
+from fedhex_hpc.errors import ConfigError, DataError, listing
 
 __all__ = [
     "FEATURES_FILE_NAME",
@@ -138,16 +138,10 @@ def _open(path: Path) -> h5py.File:
         ) from None
 
 
-def _listing(names: Sequence[str], limit: int = 12) -> str:
-    """The first ``limit`` names, comma-separated, for one-line messages."""
-    shown = ", ".join(str(name) for name in names[:limit])
-    return (shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")) or "none"
-
-
 def _names(fh: h5py.File) -> str:
     names: list[str] = []
     fh.visit(names.append)
-    return _listing(names)
+    return listing(names)
 
 
 def _node(fh: h5py.File, path: Path, name: str, kind: type) -> h5py.Dataset | h5py.Group:
@@ -379,7 +373,7 @@ class _TableFile:
             raise DataError(
                 f"{path}: key {key!r}: expected {len(PARTICLE_COLUMNS)} columns "
                 f"pt_0, eta_0, phi_0, ..., phi_{N_PARTICLES - 1}; found {len(columns)} "
-                f"({_listing(columns, 3)})"
+                f"({listing(columns, 3)})"
             )
 
 
@@ -473,8 +467,8 @@ def _missing_columns(path: Path, key: str, found: Sequence[str]) -> None:
     missing = [name for name in FEATURE_FILE_COLUMNS if name not in found]
     if missing:
         raise DataError(
-            f"{path}: key {key!r}: missing columns {_listing(missing)} of the features "
-            f"file; found {_listing(found)}"
+            f"{path}: key {key!r}: missing columns {listing(missing)} of the features "
+            f"file; found {listing(found)}"
         )
 
 
