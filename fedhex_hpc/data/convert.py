@@ -221,9 +221,13 @@ def convert(
 ) -> Manifest:
     """Convert ``source`` into the dataset folder ``out`` and return its manifest.
 
+    Dask's log records go to ``out/logs/convert-<time>.log`` (see
+    :mod:`fedhex_hpc.data.dask_logs`), which is only created if there are any.
+
     Raises:
         DataError: bad input, a finished dataset in the way, or an interrupted
-            conversion with other options.
+            conversion with other options. A task that failed on a worker is
+            reported in one line that names the log file holding its traceback.
     """
     out = Path(out)
     if not 0 < val_fraction + test_fraction < 1:
