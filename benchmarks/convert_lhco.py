@@ -363,7 +363,7 @@ def rate(command: list[str]) -> dict[str, float]:
 
 def generate(path: Path, gb: float, seed: int) -> Path:
     """A synthetic raw LHCO file of about ``gb`` GB."""
-    from fedhex_hpc.data.generate_lhco import write_raw
+    from fedhex_hpc.data.synthetic.lhco import write_raw
 
     n_events = max(1, round(gb * 1e9 / (RAW_COLUMNS * 8)))
     print(f"generating {path.name}: {n_events:,} events ...", file=sys.stderr, flush=True)
@@ -424,7 +424,7 @@ def loader_line(name: str, loader: dict[str, float], step: dict[str, float]) -> 
 
 def features_dataset(work: Path, n_events: int) -> Path:
     """A converted ANODE-features dataset (what the training step reads)."""
-    from fedhex_hpc.data.generate_lhco import write_features
+    from fedhex_hpc.data.synthetic.lhco import write_features
 
     source = write_features(work / "features.h5", n_events, seed=2)
     dataset = work / "features_dataset"

@@ -9,7 +9,6 @@ Defaults live in the dataclasses below; a YAML file overrides them and
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import reprlib
 import stat
 import types
@@ -20,7 +19,7 @@ from typing import Any, Literal
 
 import yaml
 
-from fedhex_hpc.errors import ConfigError
+from fedhex_hpc.errors import ConfigError, suggest
 
 __all__ = [
     "Config",
@@ -235,9 +234,9 @@ def _build(cls: type, raw: Any, path: str) -> Any:
     for key in raw:
         if key not in fields:
             full = f"{path}.{key}" if path else str(key)
-            near = difflib.get_close_matches(str(key), fields, n=1)
-            hint = f" (did you mean {near[0]!r}?)" if near else ""
-            raise ConfigError(f"unknown key {full}{hint}; valid keys: {', '.join(fields)}")
+            raise ConfigError(
+                f"unknown key {full}{suggest(str(key), fields)}; valid keys: {', '.join(fields)}"
+            )
     values = {}
     for name, f in fields.items():
         if name in raw:

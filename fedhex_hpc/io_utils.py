@@ -14,6 +14,7 @@ from typing import Any
 __all__ = [
     "atomic_directory",
     "atomic_path",
+    "remove_leftovers",
     "write_json_atomic",
     "write_text_atomic",
 ]
@@ -75,3 +76,20 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
         shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def remove_leftovers(folder: str | Path) -> list[Path]:
+    """Delete the temporaries that atomic writes killed mid-way left under ``folder``.
+
+    Only for a folder no process is writing to any more.
+
+    Returns:
+        The files and folders deleted.
+    """
+    leftovers = sorted(Path(folder).rglob(".*.tmp"))
+    for path in leftovers:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    return leftovers

@@ -12,8 +12,8 @@ import pytest
 
 from fedhex_hpc.data import fetch as fetch_module
 from fedhex_hpc.data.fetch import RemoteFile, fetch
-from fedhex_hpc.data.generate_lhco import write_features
 from fedhex_hpc.data.sources.lhco import FEATURES_FILE_NAME
+from fedhex_hpc.data.synthetic.lhco import write_features
 from fedhex_hpc.errors import DataError
 
 

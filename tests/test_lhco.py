@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fedhex_hpc.data.generate_lhco import generate, write_features, write_raw, write_tables
 from fedhex_hpc.data.sources.lhco import (
     FEATURE_FILE_COLUMNS,
     PARTICLE_COLUMNS,
@@ -18,9 +17,9 @@ from fedhex_hpc.data.sources.lhco import (
     LHCORawSource,
     LHCOTableSource,
     anode_features,
-    region_mask,
     table_file_name,
 )
+from fedhex_hpc.data.synthetic.lhco import generate, write_features, write_raw, write_tables
 from fedhex_hpc.errors import ConfigError, DataError
 
 N_RAW = 1500
@@ -248,18 +247,6 @@ def test_anode_features_by_hand(tmp_path: Path, layout: str) -> None:
         }
     )
     pd.testing.assert_frame_equal(frame, expected)
-
-
-def test_region_mask() -> None:
-    mjj = np.array([3.0, 3.3, 3.5, 3.7, 4.0])
-    np.testing.assert_array_equal(region_mask(mjj, "signal"), [0, 1, 1, 0, 0])
-    np.testing.assert_array_equal(region_mask(mjj, "sideband"), [1, 0, 0, 1, 1])
-    np.testing.assert_array_equal(region_mask(mjj, "all"), [1] * 5)
-    np.testing.assert_array_equal(region_mask(mjj, "signal", (3.6, 4.1)), [0, 0, 0, 1, 1])
-    with pytest.raises(ConfigError, match="region"):
-        region_mask(mjj, "control")
-    with pytest.raises(ConfigError, match="low < high"):
-        region_mask(mjj, "signal", (3.7, 3.3))
 
 
 # ----------------------------------------------------------------------------- bad input

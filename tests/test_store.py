@@ -10,6 +10,7 @@ import time
 
 import h5py
 import numpy as np
+import psutil
 import pytest
 
 from fedhex_hpc.config import parse_config
@@ -20,6 +21,7 @@ from fedhex_hpc.data.dataset import DatasetView, ShardStream
 from fedhex_hpc.data.inspect import describe, verify
 from fedhex_hpc.data.manifest import Manifest
 from fedhex_hpc.data.sources.columns import ColumnsSource
+from fedhex_hpc.data.synthetic.lhco import write_raw
 from fedhex_hpc.errors import DataError
 
 from .conftest import run_cli
@@ -50,6 +52,18 @@ def source(path, chunk_rows=5_000):
     )
 
 
+def convert_args(table, out, *options):
+    """``fedhex data convert columns`` arguments for the ``table`` fixture."""
+    return [
+        "data",
+        "convert",
+        "columns",
+        str(table),
+        *("--key", "events", "--features", "a,b", "--conditions", "m"),
+        *("--class-column", "label", "-o", str(out), *options),
+    ]
+
+
 def test_convert_writes_shards_manifest_and_statistics(table, tmp_path):
     out = tmp_path / "ds"
     manifest = convert(source(table), out, seed=3, cluster=LOCAL)
@@ -74,6 +88,7 @@ def test_convert_writes_shards_manifest_and_statistics(table, tmp_path):
     text = describe(out)
     assert "train" in text and "signal" in text
     assert not (out / ".partial").exists()
+    assert not (out / "logs").exists()  # nothing was logged
 
 
 def test_strict_rejects_non_finite_rows(table, tmp_path):
@@ -112,6 +127,33 @@ def test_class_values_other_than_0_and_1_are_a_data_error(table, tmp_path):
         convert(source(table), tmp_path / "ds", cluster=LOCAL)
 
 
+@pytest.mark.parametrize(
+    ("strict", "expected"),
+    [
+        (False, "rows 0-5000: its row 7 has class 2; expected 0 (background) or 1 (signal)"),
+        (True, "rows 0-5000: 3 rows with NaN or Inf values (--strict)"),
+    ],
+)
+def test_a_failing_worker_task_is_one_line_and_its_traceback_is_logged(
+    table, tmp_path, strict, expected
+):
+    if not strict:
+        with h5py.File(table, "a") as fh:
+            fh["events"]["label"][7] = 2.0
+    out = tmp_path / "ds"
+    options = ["--chunk-rows", "5000", *(["--strict"] if strict else [])]
+    result = run_cli(*convert_args(table, out, *options), check=False)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert expected in lines[0]
+    (log,) = (out / "logs").glob("convert-*.log")
+    assert lines[0].endswith(f" (worker traceback in {log})")
+    text = log.read_text()
+    assert "Traceback (most recent call last)" in text
+    assert f"fedhex_hpc.errors.DataError: data error: {table} {expected}" in text
+
+
 def test_interrupted_conversion_of_a_changed_input_is_not_finished(table, tmp_path):
     out = tmp_path / "ds"
     with pytest.raises(DataError, match="NaN or Inf"):
@@ -125,26 +167,7 @@ def test_interrupted_conversion_of_a_changed_input_is_not_finished(table, tmp_pa
 
 def test_sigkill_mid_conversion_then_rerun_finishes(table, tmp_path):
     def args(out):
-        return [
-            "data",
-            "convert",
-            "columns",
-            str(table),
-            "--key",
-            "events",
-            "--features",
-            "a,b",
-            "--conditions",
-            "m",
-            "--class-column",
-            "label",
-            "--chunk-rows",
-            "1000",
-            "--workers",
-            "1",
-            "-o",
-            str(out),
-        ]
+        return convert_args(table, out, "--chunk-rows", "1000", "--workers", "1")
 
     reference, out = tmp_path / "ref", tmp_path / "ds"
     run_cli(*args(reference))
@@ -164,6 +187,50 @@ def test_sigkill_mid_conversion_then_rerun_finishes(table, tmp_path):
     assert "OK" in verify(out)
     assert Manifest.read(out).splits == Manifest.read(reference).splits
     assert "dataset" in rerun.stdout
+
+
+def _worker_processes(conversion: psutil.Process) -> list[psutil.Process]:
+    """The Dask worker processes of a local conversion: its children, less helpers."""
+    return [
+        child
+        for child in conversion.children(recursive=True)
+        if "resource_tracker" not in " ".join(child.cmdline())
+    ]
+
+
+def test_sigkill_of_a_worker_mid_conversion(tmp_path):
+    n_events, n_parts = 6000, 30
+    raw = write_raw(tmp_path / "raw.h5", n_events, seed=1)
+    out = tmp_path / "ds"
+    args = ["data", "convert", "lhco", str(raw), "--chunk-rows", str(n_events // n_parts)]
+    args += ["--workers", "2", "-o", str(out)]
+    stderr = tmp_path / "stderr.txt"
+    with stderr.open("w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "fedhex_hpc.cli", *args], stdout=subprocess.DEVNULL, stderr=err
+        )
+    conversion = psutil.Process(proc.pid)
+    deadline = time.monotonic() + 120
+    while len(list((out / ".partial").glob("part-*.json"))) < 3:
+        assert proc.poll() is None and time.monotonic() < deadline, stderr.read_text()
+        time.sleep(0.01)
+    workers = _worker_processes(conversion)
+    assert len(workers) == 2, workers
+    workers[0].send_signal(signal.SIGKILL)
+    assert len(list((out / ".partial").glob("part-*.json"))) < n_parts  # killed mid-way
+    returncode = proc.wait(timeout=300)
+    lines = [line for line in stderr.read_text().splitlines() if line.strip()]
+    if returncode:  # stopped: with one line, and the same command then finishes
+        assert returncode == 2 and len(lines) == 1, stderr.read_text()
+        run_cli(*args)
+    else:  # Dask ran the killed worker's partition again
+        assert not lines, lines
+    assert "OK" in verify(out)
+    manifest = Manifest.read(out)
+    assert sum(sum(c.values()) for c in manifest.splits.values()) == n_events
+    # nothing the killed worker was writing is left behind
+    shards = {p.relative_to(out).as_posix() for p in (out / "shards").rglob("*") if p.is_file()}
+    assert shards == {s.path for s in manifest.shards}
 
 
 def test_dataset_training_input_in_memory_and_streamed_agree_on_counts(table, tmp_path):

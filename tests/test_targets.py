@@ -306,9 +306,11 @@ def test_bad_shapes_conditional(name: str) -> None:
 
 
 def test_unknown_name_suggests_nearest() -> None:
-    with pytest.raises(ConfigError, match="dim2/three_in_row"):
+    with pytest.raises(
+        ConfigError, match=r"'dim2/three_in_a_row' \(did you mean 'dim2/three_in_row'"
+    ):
         get_target("dim2/three_in_a_row")
-    with pytest.raises(ConfigError, match="unknown target"):
+    with pytest.raises(ConfigError, match="unknown target 'zzz'; valid: dim1/gaussian, "):
         get_target("zzz")
 
 

@@ -155,7 +155,7 @@ SOURCES: dict[str, tuple[str, Callable, Callable]] = {
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from fedhex_hpc.data.generate_lhco import generate
+    from fedhex_hpc.data.synthetic.lhco import generate
 
     print("generating SYNTHETIC events in the LHC Olympics file layout (not real data)")
     for path in generate(args.kind, args.output, args.n, args.seed):

@@ -4,7 +4,6 @@ Slurm workers started by dask-jobqueue from a site profile in ``hpc/``."""
 from __future__ import annotations
 
 import contextlib
-import logging
 import sys
 import warnings
 from collections.abc import Iterator
@@ -81,32 +80,43 @@ def _start_method() -> str:
 
 
 @contextlib.contextmanager
-def dask_client(options: ClusterOptions) -> Iterator:
-    """A ``distributed.Client`` for ``options``; clusters it started are closed after."""
+def dask_client(options: ClusterOptions, log_file: Path) -> Iterator:
+    """A ``distributed.Client`` for ``options``; clusters it started are closed after.
+
+    Dask's log records (a failing task's traceback, workers that die) go to
+    ``log_file``, not to the terminal, from this process and from every worker.
+    """
     from distributed import Client, LocalCluster
 
-    logging.getLogger("distributed").setLevel(logging.ERROR)
-    if options.scheduler:
-        with Client(options.scheduler) as client:
+    from fedhex_hpc.data.dask_logs import WorkerLogs, logs_to_file
+
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(logs_to_file(log_file))
+        if options.scheduler:
+            client = stack.enter_context(Client(options.scheduler))
+            client.register_plugin(WorkerLogs(log_file))
+            stack.callback(client.unregister_worker_plugin, WorkerLogs.name)
             yield client
-        return
-    if options.profile:
-        cluster = _slurm_cluster(Path(options.profile))
-    else:
-        settings = {
-            "distributed.nanny.pre-spawn-environ": _worker_environment(),
-            "distributed.worker.multiprocessing-method": _start_method(),
-        }
-        with dask.config.set(settings), warnings.catch_warnings():
-            # Python >= 3.12 warns about any fork of a process with threads (here the
-            # cluster's event loop); see _start_method for why this one is safe
-            warnings.filterwarnings("ignore", r".*use of fork\(\) may lead to deadlocks")
-            cluster = LocalCluster(
-                n_workers=options.workers,
-                threads_per_worker=options.threads,
-                memory_limit=options.memory_limit,
-                processes=True,
-                dashboard_address=":0",  # any free port: 8787 may be taken on a shared node
-            )
-    with cluster, Client(cluster) as client:
+            return
+        if options.profile:
+            cluster = _slurm_cluster(Path(options.profile))
+        else:
+            settings = {
+                "distributed.nanny.pre-spawn-environ": _worker_environment(),
+                "distributed.worker.multiprocessing-method": _start_method(),
+            }
+            with dask.config.set(settings), warnings.catch_warnings():
+                # Python >= 3.12 warns about any fork of a process with threads (here the
+                # cluster's event loop); see _start_method for why this one is safe
+                warnings.filterwarnings("ignore", r".*use of fork\(\) may lead to deadlocks")
+                cluster = LocalCluster(
+                    n_workers=options.workers,
+                    threads_per_worker=options.threads,
+                    memory_limit=options.memory_limit,
+                    processes=True,
+                    dashboard_address=":0",  # any free port: 8787 may be taken on a shared node
+                )
+        stack.enter_context(cluster)
+        client = stack.enter_context(Client(cluster))
+        client.register_plugin(WorkerLogs(log_file))
         yield client

@@ -8,12 +8,15 @@ file systems without lock support need.
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fedhex_hpc.errors import DataError
+from fedhex_hpc.errors import DataError, listing, suggest
+
+if TYPE_CHECKING:
+    import h5py
 
 __all__ = ["read_columns"]
 
@@ -21,10 +24,28 @@ HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf")
 
 
 def _missing(path: Path, where: str, name: str, available: list[str]) -> DataError:
-    near = difflib.get_close_matches(name, available, n=1)
-    hint = f" (did you mean {near[0]!r}?)" if near else ""
     return DataError(
-        f"{path}{where}: no column {name!r}{hint}; available: {', '.join(available) or 'none'}"
+        f"{path}{where}: no column {name!r}{suggest(name, available)}; "
+        f"available: {', '.join(available) or 'none'}"
+    )
+
+
+def _no_key(path: Path, fh: h5py.File, key: str) -> DataError:
+    """The error for a ``key`` that is not in the open HDF5 file ``fh``.
+
+    It names the keys that could hold columns: groups and compound datasets.
+    """
+    import h5py
+
+    keys: list[str] = []
+
+    def table(name: str, node: object) -> None:
+        if isinstance(node, h5py.Group) or getattr(node.dtype, "names", None):
+            keys.append(name)
+
+    fh.visititems(table)
+    return DataError(
+        f"{path}: no key {key!r}{suggest(key, keys, n=3)}; keys in the file: {listing(keys)}"
     )
 
 
@@ -36,10 +57,10 @@ def _read_hdf5(path: Path, names: list[str], key: str, rows: slice) -> dict[str,
     except OSError as exc:
         raise DataError(f"{path} is not a readable HDF5 file ({exc})") from None
     with fh:
+        if key and key not in fh:
+            raise _no_key(path, fh, key)
         node = fh[key] if key else fh
         where = f" key {key!r}" if key else ""
-        if key and key not in fh:
-            raise DataError(f"{path}: no key {key!r}; top-level keys: {', '.join(fh.keys())}")
         if isinstance(node, h5py.Dataset):
             fields = list(node.dtype.names or [])
             if not fields:
@@ -64,8 +85,8 @@ def read_columns(
     HDF5 files are read only for the requested rows; numpy files are loaded whole.
 
     Raises:
-        DataError: the file is missing or unreadable, or a column is absent (the
-            message lists the columns that do exist).
+        DataError: the file is missing or unreadable, or the HDF5 ``key`` or a
+            column is absent (the message names the nearest existing ones).
     """
     path = Path(path)
     if not path.is_file():

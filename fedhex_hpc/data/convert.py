@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import shutil
 import sys
 import time
+import traceback
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -29,13 +31,14 @@ from fedhex_hpc.data.cluster import ClusterOptions, dask_client
 from fedhex_hpc.data.manifest import MANIFEST, Manifest, ShardEntry
 from fedhex_hpc.data.shards import ColumnStats, file_digest, sha256_file, write_shard
 from fedhex_hpc.data.sources.base import CLASS_NAMES, Column, Partition, Source
-from fedhex_hpc.errors import DataError
-from fedhex_hpc.io_utils import write_json_atomic
+from fedhex_hpc.errors import DataError, FedhexError
+from fedhex_hpc.io_utils import remove_leftovers, write_json_atomic
 
 __all__ = ["SPLITS", "convert"]
 
 SPLITS = ("train", "val", "test")
 PARTIAL = ".partial"
+_logger = logging.getLogger(__name__)
 
 
 def _stored_values(frame: pd.DataFrame, stored: list[str], where: str) -> np.ndarray:
@@ -117,6 +120,21 @@ def _convert_partition(
     on_disk = {**record, "stats": {split: st.to_record() for split, st in stats.items()}}
     write_json_atomic(out / PARTIAL / f"part-{part.index:05d}.json", on_disk, compact=True)
     return {**record, "stats": stats}  # arrays: 8 bytes a value, not a Python float each
+
+
+def _task_failed(future: Any, description: str, log_file: Path) -> FedhexError:
+    """The one-line error of a failed conversion task; its traceback goes to ``log_file``."""
+    if future.status == "error":
+        exc = future.exception()
+        text = "".join(traceback.format_exception(type(exc), exc, future.traceback()))
+    else:
+        exc = RuntimeError(f"the task was {future.status}")
+        text = str(exc)
+    _logger.error("converting %s failed:\n%s", description, text)
+    where = f"worker traceback in {log_file}"
+    if isinstance(exc, FedhexError):
+        return type(exc)(f"{exc.args[0] if exc.args else ''} ({where})")
+    return DataError(f"converting {description} failed: {type(exc).__name__}: {exc} ({where})")
 
 
 def _read_record(path: Path) -> dict[str, Any]:
@@ -203,9 +221,13 @@ def convert(
 ) -> Manifest:
     """Convert ``source`` into the dataset folder ``out`` and return its manifest.
 
+    Dask's log records go to ``out/logs/convert-<time>.log`` (see
+    :mod:`fedhex_hpc.data.dask_logs`), which is only created if there are any.
+
     Raises:
         DataError: bad input, a finished dataset in the way, or an interrupted
-            conversion with other options.
+            conversion with other options. A task that failed on a worker is
+            reported in one line that names the log file holding its traceback.
     """
     out = Path(out)
     if not 0 < val_fraction + test_fraction < 1:
@@ -232,7 +254,8 @@ def convert(
             f"resuming: {len(done)} of {len(partitions)} partitions already converted", flush=True
         )
     progress = _ProgressLines(len(partitions))
-    with dask_client(cluster or ClusterOptions()) as client:
+    log_file = out / "logs" / f"convert-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    with dask_client(cluster or ClusterOptions(), log_file) as client:
         from distributed import as_completed
 
         # bound with partial: Dask turns large keyword arguments (the column list of
@@ -248,13 +271,21 @@ def convert(
         )
         source_futures = client.map(_source_entry, source.source_files(), pure=False)
         rows = sum(r["rows_read"] for r in done.values())
-        # no list of the futures is kept: a worker frees each result once it is read
-        for future in as_completed(client.map(task, todo, pure=False)):
+        futures = client.map(task, todo, pure=False)
+        described = {
+            future.key: part.description for future, part in zip(futures, todo, strict=True)
+        }
+        completed = as_completed(futures)
+        del futures  # no list is kept: a worker frees each result once it is read
+        for future in completed:
+            if future.status != "finished":
+                raise _task_failed(future, described[future.key], log_file)
             record = future.result()
             done[record["index"]] = record
             rows += record["rows_read"]
             progress.update(len(done), rows)
         sources = client.gather(source_futures)
+    remove_leftovers(out / "shards")  # of tasks whose worker was killed while writing
     records = [done[p.index] for p in partitions]
     dropped = sum(r["dropped_non_finite"] for r in records)
     if dropped:

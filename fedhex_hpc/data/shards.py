@@ -29,7 +29,6 @@ __all__ = [
     "ColumnStats",
     "file_digest",
     "open_shard",
-    "read_shard_rows",
     "sha256_file",
     "shard_rows",
     "write_shard",
@@ -146,12 +145,6 @@ def shard_rows(path: Path) -> int:
     """Number of rows stored in a shard."""
     with open_shard(path) as fh:
         return int(fh["data"].shape[0])
-
-
-def read_shard_rows(path: Path, start: int = 0, stop: int | None = None) -> np.ndarray:
-    """Rows ``start:stop`` of a shard as float32."""
-    with open_shard(path) as fh:
-        return fh["data"][start:stop]
 
 
 def file_digest(path: Path, new_hash: Callable[[], Any] = hashlib.sha256) -> str:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import difflib
 import inspect
 
-from fedhex_hpc.errors import ConfigError
+from fedhex_hpc.errors import ConfigError, suggest
 from fedhex_hpc.targets.base import Target
 from fedhex_hpc.targets.catalog import TARGETS, Factory
 
@@ -17,9 +16,8 @@ def _factory(name: str) -> Factory:
     try:
         return TARGETS[name]
     except KeyError:
-        close = difflib.get_close_matches(name, TARGETS, n=3, cutoff=0.5)
-        hint = f"did you mean {', '.join(close)}?" if close else f"valid: {', '.join(TARGETS)}"
-        raise ConfigError(f"unknown target {name!r}; {hint}") from None
+        hint = suggest(name, TARGETS, n=3, cutoff=0.5) or f"; valid: {', '.join(TARGETS)}"
+        raise ConfigError(f"unknown target {name!r}{hint}") from None
 
 
 def target_params(name: str) -> dict[str, object]:

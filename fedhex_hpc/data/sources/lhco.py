@@ -26,14 +26,13 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Literal
 
 import h5py
 import numpy as np
 import pandas as pd
 
 from fedhex_hpc.data.sources.base import CLASS_NAMES, Column, Partition
-from fedhex_hpc.errors import ConfigError, DataError
+from fedhex_hpc.errors import ConfigError, DataError, listing
 
 __all__ = [
     "FEATURES_FILE_NAME",
@@ -42,13 +41,11 @@ __all__ = [
     "N_PARTICLES",
     "PARTICLE_COLUMNS",
     "RAW_FILE_NAME",
-    "SIGNAL_REGION_TEV",
     "SPLITS",
     "LHCOFeaturesSource",
     "LHCORawSource",
     "LHCOTableSource",
     "anode_features",
-    "region_mask",
     "table_file_name",
 ]
 
@@ -67,8 +64,6 @@ FEATURE_FILE_COLUMNS = [
 ] + ["label"]
 #: Splits of the seed project's table files.
 SPLITS = ("train", "val", "test")
-#: The CATHODE signal region in mjj [TeV], lower edge included.
-SIGNAL_REGION_TEV = (3.3, 3.7)
 
 _RAW_WIDTH = len(PARTICLE_COLUMNS) + 1
 _SLAB_BYTES = 16 << 20
@@ -86,35 +81,6 @@ def table_file_name(class_name: str, split: str) -> str:
         split: ``"train"``, ``"val"`` or ``"test"``.
     """
     return f"events_anomalydetection_{class_name}_table_{split}.h5"
-
-
-def region_mask(
-    mjj: np.ndarray,
-    region: Literal["signal", "sideband", "all"],
-    signal_region: tuple[float, float] = SIGNAL_REGION_TEV,
-) -> np.ndarray:
-    """Select events by dijet mass.
-
-    Args:
-        mjj: Dijet masses in TeV.
-        region: ``"signal"`` (``lo <= mjj < hi``), ``"sideband"`` (the rest) or ``"all"``.
-        signal_region: The signal region ``(lo, hi)`` in TeV.
-
-    Returns:
-        A boolean mask shaped like ``mjj``.
-
-    Raises:
-        ConfigError: ``region`` is unknown or ``signal_region`` is not increasing.
-    """
-    low, high = signal_region
-    if not low < high:
-        raise ConfigError(f"signal_region must be (low, high) with low < high, got {signal_region}")
-    mjj = np.asarray(mjj)
-    inside = (mjj >= low) & (mjj < high)
-    masks = {"signal": inside, "sideband": ~inside, "all": np.ones_like(inside)}
-    if region not in masks:
-        raise ConfigError(f"region must be one of signal, sideband, all; got {region!r}")
-    return masks[region]
 
 
 def anode_features(columns: Mapping[str, np.ndarray]) -> pd.DataFrame:
@@ -172,16 +138,10 @@ def _open(path: Path) -> h5py.File:
         ) from None
 
 
-def _listing(names: Sequence[str], limit: int = 12) -> str:
-    """The first ``limit`` names, comma-separated, for one-line messages."""
-    shown = ", ".join(str(name) for name in names[:limit])
-    return (shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")) or "none"
-
-
 def _names(fh: h5py.File) -> str:
     names: list[str] = []
     fh.visit(names.append)
-    return _listing(names)
+    return listing(names)
 
 
 def _node(fh: h5py.File, path: Path, name: str, kind: type) -> h5py.Dataset | h5py.Group:
@@ -413,7 +373,7 @@ class _TableFile:
             raise DataError(
                 f"{path}: key {key!r}: expected {len(PARTICLE_COLUMNS)} columns "
                 f"pt_0, eta_0, phi_0, ..., phi_{N_PARTICLES - 1}; found {len(columns)} "
-                f"({_listing(columns, 3)})"
+                f"({listing(columns, 3)})"
             )
 
 
@@ -507,8 +467,8 @@ def _missing_columns(path: Path, key: str, found: Sequence[str]) -> None:
     missing = [name for name in FEATURE_FILE_COLUMNS if name not in found]
     if missing:
         raise DataError(
-            f"{path}: key {key!r}: missing columns {_listing(missing)} of the features "
-            f"file; found {_listing(found)}"
+            f"{path}: key {key!r}: missing columns {listing(missing)} of the features "
+            f"file; found {listing(found)}"
         )
 
 

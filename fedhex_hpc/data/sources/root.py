@@ -25,7 +25,6 @@ combined, never overwritten). Partitions are (file, entry range) pieces in path 
 from __future__ import annotations
 
 import ast
-import difflib
 import functools
 import numbers
 from collections.abc import Iterable, Sequence
@@ -39,7 +38,7 @@ import uproot
 from uproot.language.python import PythonLanguage
 
 from fedhex_hpc.data.sources.base import Column, Partition
-from fedhex_hpc.errors import ConfigError, DataError
+from fedhex_hpc.errors import ConfigError, DataError, listing, suggest
 
 __all__ = ["RootSource"]
 
@@ -125,17 +124,6 @@ def _compile(label: str, text: str) -> _Expression:
     return _Expression(label, text, code)
 
 
-def _listing(names: Sequence[str]) -> str:
-    shown = ", ".join(names[:_LISTED_NAMES]) or "none"
-    more = len(names) - _LISTED_NAMES
-    return f"{shown}, ... ({more} more)" if more > 0 else shown
-
-
-def _did_you_mean(name: str, available: Iterable[str]) -> str:
-    near = difflib.get_close_matches(name, list(available), n=1)
-    return f" (did you mean {near[0]!r}?)" if near else ""
-
-
 def _message(exc: BaseException) -> str:
     """An error message on one line, without awkward's pointer to its C++ source."""
     text = " ".join(str(exc).split()) or type(exc).__name__
@@ -174,8 +162,8 @@ def _tree(file: uproot.ReadOnlyDirectory, path: Path, name: str) -> uproot.TTree
     if found is None:
         keys = [f"{key} ({classname})" for key, classname in classes.items()]
         raise DataError(
-            f"{path}: no tree {name!r}{_did_you_mean(name, classes)}; "
-            f"keys in the file: {_listing(keys)}"
+            f"{path}: no tree {name!r}{suggest(name, classes)}; "
+            f"keys in the file: {listing(keys, _LISTED_NAMES)}"
         )
     return file[name]
 
@@ -188,8 +176,8 @@ def _check_branches(tree: uproot.TTree, where: str, expressions: list[_Expressio
         except uproot.KeyInFileError as exc:
             raise DataError(
                 f"{where}: {expression.label} {expression.text!r} uses unknown branch "
-                f"{exc.key!r}{_did_you_mean(exc.key, branches)}; "
-                f"{len(branches)} branches: {_listing(branches)}"
+                f"{exc.key!r}{suggest(exc.key, branches)}; "
+                f"{len(branches)} branches: {listing(branches, _LISTED_NAMES)}"
             ) from None
 
 

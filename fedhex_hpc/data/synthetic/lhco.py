@@ -24,10 +24,8 @@ temporary name and renamed when complete.
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
@@ -47,6 +45,7 @@ from fedhex_hpc.data.sources.lhco import (
     table_file_name,
 )
 from fedhex_hpc.errors import ConfigError
+from fedhex_hpc.io_utils import atomic_path
 
 __all__ = ["KINDS", "SIGNAL_FRACTION", "generate", "write_features", "write_raw", "write_tables"]
 
@@ -195,18 +194,6 @@ def _particles(
 # ----------------------------------------------------------------------------- writers
 
 
-@contextmanager
-def _atomic(path: Path) -> Iterator[Path]:
-    """A temporary sibling of ``path`` that replaces it once the block succeeds."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.partial")
-    try:
-        yield temporary
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
 def _chunks(
     labels: np.ndarray, rng: np.random.Generator, chunk_rows: int, make: Chunk
 ) -> Iterator[np.ndarray]:
@@ -301,7 +288,7 @@ def write_raw(
 
     path = Path(path)
     columns = list(range(len(PARTICLE_COLUMNS) + 1))
-    with _atomic(path) as temporary:
+    with atomic_path(path) as temporary:
         chunks = _chunks(labels, rng, _RAW_CHUNK, make)
         _write_fixed(temporary, columns, n_events, np.float64, chunks)
     return path
@@ -332,7 +319,7 @@ def write_tables(
         for split in SPLITS:
             path = Path(folder) / table_file_name(class_name, split)
             labels = np.full(n_per_file, float(label))
-            with _atomic(path) as temporary:
+            with atomic_path(path) as temporary:
                 chunks = _chunks(labels, rng, _RAW_CHUNK, make)
                 _write_table(temporary, PARTICLE_COLUMNS, np.float32, chunks)
             paths.append(path)
@@ -367,7 +354,7 @@ def write_features(
         return np.column_stack([dijets[name] for name in FEATURE_FILE_COLUMNS])
 
     path = Path(path)
-    with _atomic(path) as temporary:
+    with atomic_path(path) as temporary:
         chunks = _chunks(labels, rng, _FEATURES_CHUNK, make)
         if format == "fixed":
             _write_fixed(temporary, FEATURE_FILE_COLUMNS, n_events, np.float64, chunks)
