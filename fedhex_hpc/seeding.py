@@ -1,12 +1,52 @@
-"""Derived seeds: every random stream of a run comes from ``run.seed`` and a stream id."""
+"""Every random stream of a run, named in one table and derived from ``run.seed``.
+
+A stream is the run seed plus the stream's id (and, where a stream repeats, the
+epoch, the partition or the block index), mixed by numpy's ``SeedSequence``. No
+two streams share an id, so no two draws of a run are correlated; a test checks
+the table.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["derive_seed"]
+__all__ = ["STREAMS", "derive_seed", "rng"]
+
+#: Stream name -> id. Add a row for a new random draw; never reuse an id.
+STREAMS: dict[str, int] = {
+    # data
+    "target_train": 0,  # training events drawn from a known target
+    "target_val": 1,
+    "target_test": 2,
+    "file_split": 11,  # train/val/test assignment of the rows of a file
+    "event_split": 12,  # per partition: train/val/test assignment of a converted dataset
+    "batch_order": 21,  # per epoch: in-memory training order
+    "shard_order": 22,  # per epoch: streamed shards' order
+    "shuffle_buffer": 23,  # per epoch: streamed events' shuffle
+    # flows
+    "flow_permutations": 31,  # random permutations between MADE blocks
+    "made_init": 32,  # per block and layer: MADE weight initialisation
+    # evaluation
+    "kl_samples": 41,  # target events for KL(target || model)
+    "generated": 42,  # flow events compared with the test split
+    # classifiers and studies
+    "classifier_init": 51,  # per layer: dense classifier initialisation
+    "mixlearn_pools": 101,  # per class and pool: synthetic events
+    "mixlearn_subsets": 102,  # per model and part: event subsets of a plan row
+    "mixlearn_classifier": 103,  # per model: the row's classifier
+}
 
 
-def derive_seed(seed: int, *stream: int) -> int:
-    """A 63-bit seed for the stream ``stream`` of a run seeded with ``seed``."""
-    return int(np.random.SeedSequence([seed, *stream]).generate_state(2, np.uint64)[0] >> 1)
+def _entropy(seed: int, stream: str, more: tuple[int, ...]) -> list[int]:
+    return [int(seed), STREAMS[stream], *(int(m) for m in more)]
+
+
+def derive_seed(seed: int, stream: str, *more: int) -> int:
+    """A 63-bit seed for ``stream`` (and ``more``, e.g. an epoch) of a run seeded with ``seed``."""
+    state = np.random.SeedSequence(_entropy(seed, stream, more)).generate_state(2, np.uint64)
+    return int(state[0] >> 1)
+
+
+def rng(seed: int, stream: str, *more: int) -> np.random.Generator:
+    """A numpy generator for ``stream`` (and ``more``) of a run seeded with ``seed``."""
+    return np.random.default_rng(_entropy(seed, stream, more))

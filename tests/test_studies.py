@@ -48,7 +48,7 @@ def test_a_sweep_through_the_generic_commands_and_best(tmp_path):
     status = run_cli("status", str(out)).stdout
     assert "sweep study tiny" in status and "done         4" in status
     assert "4 of 4 tasks done" in run_cli("collect", str(out)).stdout
-    assert (out / "summary.png").is_file() and (out / "summary.pdf").is_file()
+    assert (out / "losses.png").is_file() and (out / "losses.pdf").is_file()
     again = run_cli("submit", str(out), "--scheduler", "local", check=False)
     assert again.returncode == 2 and "no tasks to submit" in again.stderr
 

@@ -83,7 +83,9 @@ def _network(n_features: int, cfg: ClassifierConfig, seed: int) -> tf.keras.Mode
     activations = [cfg.activation] * len(cfg.hidden_units) + ["sigmoid"]
     layers = [tf.keras.Input(shape=(n_features,))]
     for i, (width, activation) in enumerate(zip(units, activations, strict=True)):
-        init = tf.keras.initializers.GlorotUniform(seed=derive_seed(seed, i) % 2**31)
+        init = tf.keras.initializers.GlorotUniform(
+            seed=derive_seed(seed, "classifier_init", i) % 2**31
+        )
         layers.append(tf.keras.layers.Dense(width, activation, kernel_initializer=init))
     model = tf.keras.Sequential(layers)
     model.compile(

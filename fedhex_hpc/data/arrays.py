@@ -13,7 +13,7 @@ import numpy as np
 from fedhex_hpc.config import DataConfig
 from fedhex_hpc.data.columns import read_columns
 from fedhex_hpc.errors import DataError
-from fedhex_hpc.seeding import derive_seed
+from fedhex_hpc.seeding import derive_seed, rng
 
 __all__ = ["Arrays", "Splits", "check_finite", "load_splits"]
 
@@ -77,14 +77,14 @@ def _from_target(cfg: DataConfig, seed: int) -> Splits:
 
     target = get_target(cfg.target, **cfg.target_params)
 
-    def draw(n: int, stream: int) -> Arrays:
+    def draw(n: int, stream: str) -> Arrays:
         x, cond = target.sample(n, seed=derive_seed(seed, stream))
         return Arrays(x.astype(np.float32), None if cond is None else cond.astype(np.float32))
 
     return Splits(
-        train=draw(cfg.n_train, 0),
-        val=draw(cfg.n_val, 1),
-        test=draw(cfg.n_test, 2),
+        train=draw(cfg.n_train, "target_train"),
+        val=draw(cfg.n_val, "target_val"),
+        test=draw(cfg.n_test, "target_test"),
         feature_names=list(target.feature_names),
         condition_names=list(target.condition_names),
     )
@@ -102,7 +102,7 @@ def _from_file(cfg: DataConfig, seed: int) -> Splits:
         table[:, n_feat : n_feat + n_cond] if n_cond else None,
         table[:, -1] if cfg.weight else None,
     )
-    order = np.random.default_rng([seed, 11]).permutation(len(rows))
+    order = rng(seed, "file_split").permutation(len(rows))
     n_test = round(cfg.test_fraction * len(rows))
     n_val = round(cfg.val_fraction * len(rows))
     if len(rows) - n_test - n_val < 1 or n_val < 1 or n_test < 1:

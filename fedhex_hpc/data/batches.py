@@ -18,6 +18,7 @@ import numpy as np
 
 from fedhex_hpc.data.arrays import Arrays
 from fedhex_hpc.errors import DataError
+from fedhex_hpc.seeding import rng
 
 __all__ = ["SINGLE_PROCESS", "BatchSource", "InMemoryBatches", "RankInfo"]
 
@@ -83,11 +84,7 @@ class InMemoryBatches:
     def order(self, epoch: int) -> np.ndarray:
         """Indices of this rank's events in ``epoch``, in training order."""
         n = len(self.data)
-        perm = (
-            np.random.default_rng([self.seed, 1, epoch]).permutation(n)
-            if self.shuffle
-            else np.arange(n)
-        )
+        perm = rng(self.seed, "batch_order", epoch).permutation(n) if self.shuffle else np.arange(n)
         size = self.ranks.size
         if size == 1:
             return perm

@@ -33,6 +33,7 @@ from fedhex_hpc.data.shards import ColumnStats, file_digest, sha256_file, write_
 from fedhex_hpc.data.sources.base import CLASS_NAMES, Column, Partition, Source
 from fedhex_hpc.errors import DataError, FedhexError
 from fedhex_hpc.io_utils import remove_leftovers, write_json_atomic
+from fedhex_hpc.seeding import rng
 
 __all__ = ["SPLITS", "convert"]
 
@@ -82,7 +83,7 @@ def _convert_partition(
     # one group per (split, class), in that order; rows with NaN/Inf go to a last,
     # unwritten group. One stable gather makes every group, and every split, a
     # contiguous block: shards and statistics then need no further copies.
-    u = np.random.default_rng([seed, part.index]).random(len(values))
+    u = rng(seed, "event_split", part.index).random(len(values))
     split_of = np.where(u < test_fraction, 2, np.where(u < test_fraction + val_fraction, 1, 0))
     n_groups = len(SPLITS) * len(CLASS_NAMES)
     group = np.where(finite, split_of * len(CLASS_NAMES) + labels, n_groups)

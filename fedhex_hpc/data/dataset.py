@@ -15,6 +15,7 @@ from fedhex_hpc.data.batches import SINGLE_PROCESS, RankInfo
 from fedhex_hpc.data.manifest import Manifest
 from fedhex_hpc.data.shards import open_shard
 from fedhex_hpc.errors import DataError
+from fedhex_hpc.seeding import rng as seeded_rng
 
 __all__ = ["DatasetView", "ShardStream"]
 
@@ -142,7 +143,7 @@ class ShardStream:
 
     def _rank_chunks(self, epoch: int) -> Iterator[Arrays]:
         n_shards = len(self.view.shard_paths(self.split))
-        order = np.random.default_rng([self.seed, 3, epoch]).permutation(n_shards)
+        order = seeded_rng(self.seed, "shard_order", epoch).permutation(n_shards)
         if self.ranks.size == 1:
             yield from self.view.chunks(self.split, order)
             return
@@ -153,7 +154,7 @@ class ShardStream:
             yield chunk.take(np.flatnonzero(keep))
 
     def _batches(self, epoch: int) -> Iterator[Arrays]:
-        rng = np.random.default_rng([self.seed, 4, epoch])
+        rng = seeded_rng(self.seed, "shuffle_buffer", epoch)
         parts: list[Arrays] = []
         size = emitted = 0
         for chunk in _with_end(self._rank_chunks(epoch)):

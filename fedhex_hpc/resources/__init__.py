@@ -8,11 +8,10 @@ bundled name: ``fedhex train lhco/anode``, ``fedhex sweep plan dim2``,
 
 from __future__ import annotations
 
-import difflib
 from importlib.resources import files
 from pathlib import Path
 
-from fedhex_hpc.errors import ConfigError
+from fedhex_hpc.errors import ConfigError, listing, suggest
 
 __all__ = ["KINDS", "bundled_names", "resolve", "resource_dir"]
 
@@ -56,9 +55,7 @@ def resolve(kind: str, name_or_path: str | Path) -> Path:
     if text and not path.is_absolute() and candidate.is_file():
         return candidate
     names = bundled_names(kind)
-    close = difflib.get_close_matches(text.removesuffix(suffix), names, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
     raise ConfigError(
-        f"{kind} {text} does not exist and is not a bundled {kind}{hint}; "
-        f"bundled: {', '.join(names)}"
+        f"{kind} {text} does not exist and is not a bundled {kind}"
+        f"{suggest(text.removesuffix(suffix), names)}; bundled: {listing(names)}"
     )

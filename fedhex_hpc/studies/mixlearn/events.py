@@ -19,7 +19,7 @@ from fedhex_hpc.data.dataset import DatasetView
 from fedhex_hpc.data.manifest import Manifest
 from fedhex_hpc.errors import DataError
 from fedhex_hpc.io_utils import atomic_path
-from fedhex_hpc.seeding import derive_seed
+from fedhex_hpc.seeding import rng
 from fedhex_hpc.studies.mixlearn.plan import ClassCounts
 from fedhex_hpc.studies.mixlearn.spec import CLASSES, MixlearnSpec, flow_config
 
@@ -34,8 +34,6 @@ __all__ = [
     "row_events",
 ]
 
-#: Seed stream of the subsets (the flows' own streams derive from the same seed below 100).
-SUBSET_STREAM = 102
 _SHORT = {"signal": "sig", "background": "noi"}
 _CLASS = {short: cls for cls, short in _SHORT.items()}
 #: The parts of a row: (t)raining/(v)alidation x (ge)nuine/(sy)nthetic x class, as in the plan.
@@ -179,14 +177,14 @@ def row_events(
                 f"the plan {row[column]}: the dataset changed since the study was planned"
             )
     parts = {}
-    for stream, key in enumerate(PARTS):
+    for part, key in enumerate(PARTS):
         stage, source, short = key.split("_")
         cls, split = _CLASS[short], ("train" if stage == "t" else "val")
         events = (genuine if source == "ge" else pools)[cls][split]
         n = row[f"clf_{key}"]
         if n > len(events):
             raise DataError(f"{key}: the row needs {n} events, its source holds {len(events)}")
-        rng = np.random.default_rng(derive_seed(spec.seed, SUBSET_STREAM, row["model"], stream))
-        parts[key] = events[rng.permutation(len(events))[:n]]
+        order = rng(spec.seed, "mixlearn_subsets", row["model"], part).permutation(len(events))
+        parts[key] = events[order[:n]]
     test = {_SHORT[cls]: genuine[cls]["test"] for cls in CLASSES}
     return RowEvents(parts, test)

@@ -37,9 +37,6 @@ from fedhex_hpc.studies.mixlearn.spec import CLASSES, flow_config, load_spec
 
 __all__ = ["plan_study", "run_flows", "run_row"]
 
-#: Seed streams of the pools and the classifiers (see also events.SUBSET_STREAM).
-POOL_STREAM, CLASSIFIER_STREAM = 101, 103
-
 
 def plan_study(
     spec_path: str | Path,
@@ -135,7 +132,7 @@ def run_flows(
         pool = folder.pool_file(cls)
         if not pool.is_file() or pool_stamp(pool) != stamp:
             seeds = tuple(
-                derive_seed(meta["spec"]["seed"], POOL_STREAM, CLASSES.index(cls), part)
+                derive_seed(meta["spec"]["seed"], "mixlearn_pools", CLASSES.index(cls), part)
                 for part in range(2)
             )
             draw_pool(folder.flow_dir(cls) / "model", sizes, seeds, pool, stamp)
@@ -178,7 +175,7 @@ def run_row(study_dir: str | Path, row: int, force: bool = False) -> dict[str, A
     def work() -> dict[str, Any]:
         spec = folder.spec()
         events = row_events(spec, planned, {c: read_pool(folder.pool_file(c)) for c in CLASSES})
-        seed = derive_seed(spec.seed, CLASSIFIER_STREAM, planned["model"])
+        seed = derive_seed(spec.seed, "mixlearn_classifier", planned["model"])
         classifier = train_classifier(events.training(), events.validation(), spec.classifier, seed)
         x_test, y_test = events.testing()
         return {

@@ -33,9 +33,6 @@ from fedhex_hpc.train import log_prob_batched
 
 __all__ = ["evaluate_run"]
 
-#: Seed streams of a run (training data uses 0-2, see fedhex_hpc.data.arrays).
-KL_STREAM, SAMPLE_STREAM = 3, 4
-
 
 def _finite_or_none(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
@@ -57,7 +54,7 @@ def _inside(model: FlowModel, data: Arrays, what: str) -> DomainSplit:
 
 
 def _kl(model: FlowModel, target: Target, n: int, seed: int) -> tuple[dict, int]:
-    x, cond = target.sample(n, seed=derive_seed(seed, KL_STREAM))
+    x, cond = target.sample(n, seed=derive_seed(seed, "kl_samples"))
     samples = Arrays(x.astype(np.float32), None if cond is None else cond.astype(np.float32))
     split = _inside(model, samples, "KL sample")
     log_p = target.log_prob(x[split.mask], None if cond is None else cond[split.mask])
@@ -111,7 +108,7 @@ def evaluate_run(run_dir: str | Path) -> dict[str, Any]:
         )
     n_gen = min(config.evaluate.n_generated, len(test))
     reference = test.take(slice(0, n_gen))
-    generated = draw_samples(model, n_gen, reference.cond, seed=seed * 1000 + SAMPLE_STREAM)
+    generated = draw_samples(model, n_gen, reference.cond, seed=derive_seed(seed, "generated"))
     metrics["features"] = per_feature_comparison(
         generated, reference.x, model.spec.feature_names, bins=config.evaluate.bins
     )
