@@ -2,6 +2,7 @@
 
 Layout::
 
+    RUN/run.json           format version of the folder and the package version that made it
     RUN/config.yaml        resolved configuration (reload with `fedhex train RUN/config.yaml`)
     RUN/environment.json   versions, host, command line, scheduler variables
     RUN/status.json        state (running, done, failed, preempted) and last message
@@ -33,7 +34,10 @@ from fedhex_hpc.environment import JobEnvironment
 from fedhex_hpc.errors import RunDirError
 from fedhex_hpc.io_utils import write_json_atomic, write_text_atomic
 
-__all__ = ["RunDir"]
+__all__ = ["FORMAT_VERSION", "RunDir"]
+
+#: Layout version of a run folder; folders without ``run.json`` are version 1.
+FORMAT_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,7 @@ class RunDir:
 
     path: Path
 
+    format_file = property(lambda self: self.path / "run.json")
     config_file = property(lambda self: self.path / "config.yaml")
     environment_file = property(lambda self: self.path / "environment.json")
     status_file = property(lambda self: self.path / "status.json")
@@ -62,6 +67,10 @@ class RunDir:
                 "or choose another --run-dir"
             )
         run.path.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(
+            run.format_file,
+            {"format_version": FORMAT_VERSION, "package_version": fedhex_hpc.__version__},
+        )
         write_text_atomic(run.config_file, yaml.safe_dump(config_to_dict(config), sort_keys=False))
         run.set_status("created")
         return run
@@ -74,6 +83,15 @@ class RunDir:
             raise RunDirError(f"run directory {run.path} does not exist")
         if not run.config_file.is_file():
             raise RunDirError(f"{run.path} is not a fedhex run (no config.yaml)")
+        made = {"format_version": 1, "package_version": "0.1.0 or older"}
+        if run.format_file.is_file():
+            made = json.loads(run.format_file.read_text(encoding="utf-8"))
+        if made.get("format_version") != FORMAT_VERSION:
+            raise RunDirError(
+                f"{run.path} was made by fedhex-hpc {made.get('package_version')} with run "
+                f"format {made.get('format_version')}; fedhex-hpc {fedhex_hpc.__version__} "
+                f"reads format {FORMAT_VERSION}"
+            )
         return run
 
     def config(self) -> Config:
