@@ -10,48 +10,13 @@ from fedhex_hpc._tf import tf
 from fedhex_hpc.flows import (
     FlowModel,
     FlowSpec,
-    Standardization,
     fit_preprocessing,
     load_flow,
     made_masks,
     save_flow,
 )
 
-
-def make_flow(
-    preprocessing="standardize",
-    n_conditions=0,
-    batch_norm=False,
-    seed=3,
-    n_features=3,
-    identity_init=False,
-):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(500, n_features)) * [1.0, 2.0, 0.5][:n_features] + 1.0
-    c = rng.uniform(3, 4, size=(500, n_conditions))
-    spec = FlowSpec(
-        n_features=n_features,
-        n_conditions=n_conditions,
-        n_blocks=3,
-        hidden_units=[16, 16],
-        activation="relu",
-        permutation="random",
-        log_scale_bound=3.0,
-        batch_norm=batch_norm,
-        seed=seed,
-        preprocessing=fit_preprocessing(x, preprocessing),
-        condition_scaling=Standardization.fit(c) if n_conditions else Standardization.identity(0),
-        identity_init=identity_init,
-    )
-    return FlowModel(spec), x.astype(np.float32), c.astype(np.float32) if n_conditions else None
-
-
-def randomise(model: FlowModel, scale: float = 0.3, seed: int = 0) -> None:
-    """Give the output layers large random weights so every block is far from identity."""
-    rng = np.random.default_rng(seed)
-    for made in model.mades:
-        for var in (made.out_kernel, made.out_bias):
-            var.assign(rng.normal(scale=scale, size=var.shape).astype(np.float32))
+from .flow_factory import VARIANTS, make_flow, randomise, variant_id
 
 
 def test_masks_are_autoregressive():
@@ -153,3 +118,43 @@ def test_save_load_round_trip(tmp_path):
     np.testing.assert_array_equal(model.log_prob(x, c).numpy(), again.log_prob(x, c).numpy())
     assert again.spec == model.spec
     assert not list(tmp_path.glob(".*"))  # no temporary folders left behind
+
+
+def tfp_log_prob(model: FlowModel, x: tf.Tensor, cond, training: bool) -> tf.Tensor:
+    """The model's density through TFP's TransformedDistribution and its bijector chain.
+
+    In training mode TransformedDistribution.log_prob takes the batch-norm log-det
+    from the forward direction, i.e. from the moving variance, while it normalises
+    with the batch variance; the reference there is TFP's inverse plus
+    inverse_log_det_jacobian of the same chain, which uses the batch variance for both.
+    """
+    dist = model.distribution(training)
+    kwargs = model._bijector_kwargs(cond)
+    if not training:
+        return dist.log_prob(x, bijector_kwargs=kwargs)
+    z = dist.bijector.inverse(x, **kwargs)
+    ildj = dist.bijector.inverse_log_det_jacobian(x, event_ndims=1, **kwargs)
+    return dist.distribution.log_prob(z) + ildj
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=variant_id)
+def test_fast_log_prob_and_gradients_equal_tfp(variant):
+    n_conditions, batch_norm, preprocessing, permutation = variant
+    model, x, c = make_flow(preprocessing, n_conditions, batch_norm, permutation=permutation)
+    randomise(model)
+    x = tf.constant(x[:64])
+    cond = None if c is None else tf.constant(c[:64])
+    variables = model.trainable_variables
+    for training in (False, True) if batch_norm else (False,):
+        with tf.GradientTape(persistent=True) as tape:
+            fast = model.log_prob(x, cond, training=training)
+            ref = tfp_log_prob(model, x, cond, training)
+            fast_loss, ref_loss = tf.reduce_mean(fast), tf.reduce_mean(ref)
+        np.testing.assert_allclose(fast.numpy(), ref.numpy(), rtol=1e-5, atol=1e-5)
+        fast_grads = tape.gradient(fast_loss, variables)
+        ref_grads = tape.gradient(ref_loss, variables)
+        for var, g_fast, g_ref in zip(variables, fast_grads, ref_grads, strict=True):
+            assert g_fast is not None, var.name
+            np.testing.assert_allclose(
+                g_fast.numpy(), g_ref.numpy(), rtol=1e-5, atol=1e-5, err_msg=var.name
+            )

@@ -2,7 +2,9 @@
 
 Data-to-latent order: preprocessing, then per block a MAF bijector driven by a
 :class:`~fedhex_hpc.flows.made.MADE`, with a permutation (and optionally batch
-norm) between consecutive blocks, onto a standard normal base.
+norm) between consecutive blocks, onto a standard normal base. The log-density
+walks that chain directly, one MADE evaluation per block; the equivalent TFP
+``TransformedDistribution`` is kept as the reference and for sampling.
 
 References:
     Papamakarios et al., "Masked Autoregressive Flow for Density Estimation",
@@ -112,38 +114,91 @@ class FlowModel(tf.Module):
         self._cond_std = tf.constant(np.float32(spec.condition_scaling.std))
         self._noise_scale = tf.constant(np.float32(spec.preprocessing.feature_scale()))
 
+    def _between_blocks(self, i: int, training: bool) -> list[tfb.Bijector]:
+        """Bijectors after MAF block ``i`` (data-to-latent order): batch norm, permutation."""
+        between = []
+        if self.batch_norms:
+            between.append(
+                tfb.BatchNormalization(batchnorm_layer=self.batch_norms[i], training=training)
+            )
+        between.append(tfb.Permute(self.permutations[i]))
+        return between
+
+    def _base(self) -> tfd.Distribution:
+        return tfd.Sample(tfd.Normal(np.float32(0), np.float32(1)), [self.spec.n_features])
+
     def distribution(self, training: bool = False) -> tfd.Distribution:
-        """The flow as a TFP TransformedDistribution (batch norm in the given mode)."""
+        """The flow as a TFP TransformedDistribution (batch norm in the given mode).
+
+        It is the reference the fast :meth:`log_prob` is tested against, and it
+        draws the samples.
+        """
         chain = self.spec.preprocessing.bijectors()
         for i, made in enumerate(self.mades):
             chain.append(tfb.MaskedAutoregressiveFlow(shift_and_log_scale_fn=made, name=f"maf_{i}"))
             if i < len(self.permutations):
-                if self.batch_norms:
-                    chain.append(
-                        tfb.BatchNormalization(
-                            batchnorm_layer=self.batch_norms[i], training=training
-                        )
-                    )
-                chain.append(tfb.Permute(self.permutations[i]))
-        base = tfd.Sample(tfd.Normal(np.float32(0), np.float32(1)), [self.spec.n_features])
-        return tfd.TransformedDistribution(base, tfb.Chain(chain))
+                chain.extend(self._between_blocks(i, training))
+        return tfd.TransformedDistribution(self._base(), tfb.Chain(chain))
 
-    def _bijector_kwargs(self, cond: tf.Tensor | None) -> dict:
+    def _normalised_cond(self, cond: tf.Tensor | None) -> tf.Tensor | None:
         if not self.spec.n_conditions:
-            return {}
+            return None
         if cond is None:
             raise ValueError(
                 f"this flow is conditional on {self.spec.n_conditions} labels: pass cond"
             )
-        cond_n = (tf.cast(cond, tf.float32) - self._cond_mean) / self._cond_std
+        return (tf.cast(cond, tf.float32) - self._cond_mean) / self._cond_std
+
+    def _bijector_kwargs(self, cond: tf.Tensor | None) -> dict:
+        cond_n = self._normalised_cond(cond)
+        if cond_n is None:
+            return {}
         return {f"maf_{i}": {"conditional_input": cond_n} for i in range(self.spec.n_blocks)}
+
+    def to_latent(
+        self, x: tf.Tensor, cond: tf.Tensor | None = None, training: bool = False
+    ) -> tuple[tf.Tensor, tf.Tensor]:
+        """Map data-space events to the latent space in one pass.
+
+        Each MAF block's inverse is one MADE evaluation: with
+        ``shift, log_scale = made(x, cond)``, ``z = (x - shift) * exp(-log_scale)``
+        and the block adds ``-sum(log_scale)`` to the log-determinant. The
+        preprocessing, batch norm and permutation bijectors use TFP's inverse.
+
+        Args:
+            x: Data-space events (n, d).
+            cond: Conditions (n, c) for a conditional flow, else ``None``.
+            training: Batch norm uses (and updates) the batch statistics.
+
+        Returns:
+            The latent events (n, d) and log|det dz/dx| per event (n,).
+        """
+        cond_n = self._normalised_cond(cond)
+        z = tf.cast(x, tf.float32)
+        log_det = tf.zeros(tf.shape(z)[:-1])
+
+        def invert(bijector: tfb.Bijector) -> None:
+            nonlocal z, log_det
+            log_det += bijector.inverse_log_det_jacobian(z, event_ndims=1)
+            z = bijector.inverse(z)
+
+        for bijector in self.spec.preprocessing.bijectors():
+            invert(bijector)
+        for i, made in enumerate(self.mades):
+            shift, log_scale = made(z, cond_n)
+            z = (z - shift) * tf.exp(-log_scale)
+            log_det -= tf.reduce_sum(log_scale, axis=-1)
+            if i < len(self.permutations):
+                for bijector in self._between_blocks(i, training):
+                    invert(bijector)
+        return z, log_det
 
     def log_prob(
         self, x: tf.Tensor, cond: tf.Tensor | None = None, training: bool = False
     ) -> tf.Tensor:
         """Log density of data-space events ``x`` (n, d) given conditions (n, c)."""
-        dist = self.distribution(training)
-        return dist.log_prob(tf.cast(x, tf.float32), bijector_kwargs=self._bijector_kwargs(cond))
+        z, log_det = self.to_latent(x, cond, training)
+        return self._base().log_prob(z) + log_det
 
     def sample(self, n: int, cond: tf.Tensor | None = None, seed: int | None = None) -> tf.Tensor:
         """Draw ``n`` events; with conditions, ``cond`` holds one row per event."""
