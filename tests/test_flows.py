@@ -7,6 +7,7 @@ import pytest
 from scipy import stats
 
 from fedhex_hpc._tf import tf
+from fedhex_hpc.errors import DataError
 from fedhex_hpc.flows import (
     FlowModel,
     FlowSpec,
@@ -158,3 +159,41 @@ def test_fast_log_prob_and_gradients_equal_tfp(variant):
             np.testing.assert_allclose(
                 g_fast.numpy(), g_ref.numpy(), rtol=1e-5, atol=1e-5, err_msg=var.name
             )
+
+
+@pytest.mark.parametrize("n_conditions", [0, 1])
+def test_batched_log_prob_and_sampling_compile_once_for_every_batch_size(n_conditions, tmp_path):
+    model, x, c = make_flow(n_conditions=n_conditions, batch_norm=True)
+    randomise(model)
+    exact = model.log_prob(x, c).numpy()
+    for batch_size in (500, 64, 7):
+        got = model.log_prob_batched(x, c, batch_size=batch_size)
+        assert got.dtype == np.float64
+        np.testing.assert_allclose(got, exact, rtol=1e-5, atol=1e-5)
+    assert model.log_prob_batched(x[:0], None if c is None else c[:0]).shape == (0,)
+    assert model.compiled_log_prob.experimental_get_tracing_count() == 1
+    draws = [
+        model.sample_batched(100, None if c is None else c[:100], seed=9, batch_size=b)
+        for b in (100, 30, 30)
+    ]
+    assert draws[0].shape == (100, 3) and draws[0].dtype == np.float32
+    np.testing.assert_array_equal(draws[1], draws[2])
+    assert not np.allclose(draws[0], draws[1])  # batch i draws with seed [seed, i]
+    assert model.compiled_sample.experimental_get_tracing_count() == 1
+    save_flow(model, tmp_path / "model")  # compiled functions are not part of the checkpoint
+    np.testing.assert_array_equal(
+        load_flow(tmp_path / "model").log_prob_batched(x, c), model.log_prob_batched(x, c)
+    )
+
+
+def test_batched_calls_reject_wrong_inputs_in_one_line():
+    plain, x, _ = make_flow()
+    conditional, _, c = make_flow(n_conditions=1)
+    with pytest.raises(DataError, match=r"shape \(n, 3\), got \(500, 2\)"):
+        plain.log_prob_batched(x[:, :2])
+    with pytest.raises(DataError, match="unconditional"):
+        plain.sample_batched(5, c[:5])
+    with pytest.raises(DataError, match="conditional on"):
+        conditional.log_prob_batched(x)
+    with pytest.raises(DataError, match="10 rows of conditions for 500 events"):
+        conditional.log_prob_batched(x, c[:10])

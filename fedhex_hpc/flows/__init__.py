@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fedhex_hpc.flows.io import load_flow, save_flow
 from fedhex_hpc.flows.made import ACTIVATIONS, MADE, made_masks
-from fedhex_hpc.flows.maf import FlowModel, FlowSpec
+from fedhex_hpc.flows.maf import LOG_PROB_BATCH, SAMPLE_BATCH, FlowModel, FlowSpec
 from fedhex_hpc.flows.preprocessing import (
     PREPROCESSING_KINDS,
     Preprocessing,
@@ -14,8 +14,10 @@ from fedhex_hpc.flows.preprocessing import (
 
 __all__ = [
     "ACTIVATIONS",
+    "LOG_PROB_BATCH",
     "MADE",
     "PREPROCESSING_KINDS",
+    "SAMPLE_BATCH",
     "FlowModel",
     "FlowSpec",
     "Preprocessing",

@@ -13,17 +13,24 @@ References:
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from fedhex_hpc._tf import tf, tfb, tfd
+from fedhex_hpc.errors import DataError
 from fedhex_hpc.flows.made import MADE
 from fedhex_hpc.flows.preprocessing import Preprocessing, Standardization
 
-__all__ = ["FlowModel", "FlowSpec"]
+__all__ = ["LOG_PROB_BATCH", "SAMPLE_BATCH", "FlowModel", "FlowSpec"]
 
 PERMUTATIONS = ("reverse", "random")
+#: Events per compiled call of :meth:`FlowModel.log_prob_batched`.
+LOG_PROB_BATCH = 65_536
+#: Events per compiled call of :meth:`FlowModel.sample_batched`.
+SAMPLE_BATCH = 32_768
 
 
 @dataclass(frozen=True)
@@ -83,6 +90,9 @@ class FlowModel(tf.Module):
 
     ``log_prob`` and ``sample`` take and return data-space float32 tensors; the
     condition normalisation and the preprocessing bijectors are part of the model.
+    ``log_prob_batched`` and ``sample_batched`` take and return numpy arrays and
+    run compiled functions the model creates once and keeps; their input
+    signatures have a free batch dimension, so no batch size traces them again.
     """
 
     def __init__(self, spec: FlowSpec) -> None:
@@ -209,3 +219,112 @@ class FlowModel(tf.Module):
         """Gaussian input noise for training, ``noise_std`` in units of each feature's scale."""
         eps = tf.random.stateless_normal(tf.shape(x), seed=seed)
         return x + noise_std * self._noise_scale * eps
+
+    def _tensor_specs(self) -> tuple[tf.TensorSpec, list[tf.TensorSpec]]:
+        """The feature spec and the (empty for unconditional flows) condition spec list."""
+        x_spec = tf.TensorSpec([None, self.spec.n_features], tf.float32, name="x")
+        n_cond = self.spec.n_conditions
+        return x_spec, [tf.TensorSpec([None, n_cond], tf.float32, name="cond")] if n_cond else []
+
+    @functools.cached_property
+    def compiled_log_prob(self) -> Callable[..., tf.Tensor]:
+        """Compiled ``log_prob(x, cond)``; unconditional flows take ``x`` only."""
+        x_spec, cond_spec = self._tensor_specs()
+        if cond_spec:
+            return tf.function(lambda x, cond: self.log_prob(x, cond), [x_spec, *cond_spec])
+        return tf.function(lambda x: self.log_prob(x), [x_spec])
+
+    @functools.cached_property
+    def compiled_sample(self) -> Callable[..., tf.Tensor]:
+        """Compiled ``sample(n, cond, seed)`` (stateless int32 seed of shape [2]).
+
+        Unconditional flows take ``(n, seed)``.
+        """
+        _, cond_spec = self._tensor_specs()
+        n_spec = tf.TensorSpec([], tf.int32, name="n")
+        seed_spec = tf.TensorSpec([2], tf.int32, name="seed")
+        if cond_spec:
+            return tf.function(
+                lambda n, cond, seed: self.sample(n, cond, seed=seed),
+                [n_spec, *cond_spec, seed_spec],
+            )
+        return tf.function(lambda n, seed: self.sample(n, seed=seed), [n_spec, seed_spec])
+
+    def _check_cond(self, cond: np.ndarray | None, n: int | None) -> np.ndarray | None:
+        """``cond`` as float32 (rows, n_conditions), or a DataError naming the mismatch."""
+        n_cond = self.spec.n_conditions
+        if not n_cond:
+            if cond is not None:
+                raise DataError("this flow is unconditional: it takes no conditions")
+            return None
+        if cond is None:
+            raise DataError(
+                f"this flow is conditional on {self.spec.condition_names}: give conditions"
+            )
+        cond = np.asarray(cond, dtype=np.float32).reshape(-1, n_cond)
+        if n is not None and len(cond) != n:
+            raise DataError(f"got {len(cond)} rows of conditions for {n} events")
+        return cond
+
+    def log_prob_batched(
+        self, x: np.ndarray, cond: np.ndarray | None = None, batch_size: int = LOG_PROB_BATCH
+    ) -> np.ndarray:
+        """Per-event log density of data-space events, in compiled batches.
+
+        Args:
+            x: Events (n, n_features).
+            cond: Conditions (n, n_conditions) for a conditional flow, else ``None``.
+            batch_size: Events per compiled call.
+
+        Returns:
+            The log densities (n,) as float64.
+
+        Raises:
+            DataError: ``x`` or ``cond`` have the wrong shape, or ``cond`` is
+                missing (given) for a conditional (unconditional) flow.
+        """
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim != 2 or x.shape[1] != self.spec.n_features:
+            raise DataError(f"expected events of shape (n, {self.spec.n_features}), got {x.shape}")
+        cond = self._check_cond(cond, len(x))
+        parts = [np.zeros(0)]
+        for start in range(0, len(x), batch_size):
+            rows = slice(start, start + batch_size)
+            args = [x[rows]] if cond is None else [x[rows], cond[rows]]
+            parts.append(self.compiled_log_prob(*map(tf.constant, args)).numpy())
+        return np.concatenate(parts).astype(np.float64)
+
+    def sample_batched(
+        self,
+        n: int,
+        cond: np.ndarray | None = None,
+        seed: int = 0,
+        batch_size: int = SAMPLE_BATCH,
+    ) -> np.ndarray:
+        """Draw events in compiled batches; batch ``i`` uses the seed ``[seed, i]``.
+
+        Args:
+            n: Number of events; a conditional flow draws one per row of ``cond``.
+            cond: Conditions (n, n_conditions) for a conditional flow, else ``None``.
+            seed: Seed of the draw (taken modulo 2**31).
+            batch_size: Events per compiled call.
+
+        Returns:
+            The events (n, n_features), float32.
+
+        Raises:
+            DataError: ``cond`` is missing (given) for a conditional (unconditional) flow.
+        """
+        cond = self._check_cond(cond, None)
+        if cond is not None:
+            n = len(cond)
+        parts = [np.zeros((0, self.spec.n_features), np.float32)]
+        for i, start in enumerate(range(0, n, batch_size)):
+            size = tf.constant(min(batch_size, n - start), tf.int32)
+            batch_seed = tf.constant([seed % 2**31, i], tf.int32)
+            if cond is None:
+                parts.append(self.compiled_sample(size, batch_seed).numpy())
+            else:
+                batch_cond = tf.constant(cond[start : start + batch_size])
+                parts.append(self.compiled_sample(size, batch_cond, batch_seed).numpy())
+        return np.concatenate(parts)

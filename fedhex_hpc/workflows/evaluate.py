@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fedhex_hpc.data import Arrays
 from fedhex_hpc.data.training import load_test_split
 from fedhex_hpc.errors import RunDirError
 from fedhex_hpc.evaluate import (
@@ -27,7 +26,6 @@ from fedhex_hpc.io_utils import write_json_atomic
 from fedhex_hpc.runs import RunDir
 from fedhex_hpc.seeding import derive_seed
 from fedhex_hpc.targets import Target, get_target
-from fedhex_hpc.train import log_prob_batched
 from fedhex_hpc.workflows.sample import draw_samples
 
 __all__ = ["evaluate_run"]
@@ -49,9 +47,7 @@ def _finite_or_none(value: Any) -> Any:
 def _kl(model: FlowModel, target: Target, n: int, seed: int) -> dict:
     x, cond = target.sample(n, seed=derive_seed(seed, KL_STREAM))
     log_p = target.log_prob(x, cond)
-    log_q = log_prob_batched(
-        model, Arrays(x.astype(np.float32), None if cond is None else cond.astype(np.float32))
-    )
+    log_q = model.log_prob_batched(x, cond)
     return kl_divergence(log_p, log_q).to_dict()
 
 
@@ -62,7 +58,7 @@ def _plots(run: RunDir, model: FlowModel, target: Target | None, generated, refe
     if target is not None and target.dim == 2 and target.cond_dim == 0:
 
         def log_q(points: np.ndarray) -> np.ndarray:
-            return log_prob_batched(model, Arrays(points.astype(np.float32)))
+            return model.log_prob_batched(points)
 
         bounds = bounds_from_samples(reference)
         made.append(
@@ -89,7 +85,7 @@ def evaluate_run(run_dir: str | Path) -> dict[str, Any]:
     model = load_flow(run.model)
     test = load_test_split(config.data, seed)
     metrics: dict[str, Any] = {"n_test": len(test)}
-    log_q = log_prob_batched(model, test)
+    log_q = model.log_prob_batched(test.x, test.cond)
     metrics["test_log_likelihood"] = mean_log_likelihood(log_q, test.weight).to_dict()
     metrics["test_non_finite"] = int((~np.isfinite(log_q)).sum())
     target = None
