@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import numpy as np
 import pytest
 from scipy import stats
 
+import fedhex_hpc
 from fedhex_hpc._tf import tf
-from fedhex_hpc.errors import DataError
+from fedhex_hpc.errors import DataError, RunDirError
 from fedhex_hpc.flows import (
     FlowModel,
     FlowSpec,
@@ -16,6 +20,7 @@ from fedhex_hpc.flows import (
     made_masks,
     save_flow,
 )
+from fedhex_hpc.flows.io import FORMAT_VERSION
 
 from .flow_factory import VARIANTS, make_flow, randomise, variant_id
 
@@ -197,3 +202,46 @@ def test_batched_calls_reject_wrong_inputs_in_one_line():
         conditional.log_prob_batched(x)
     with pytest.raises(DataError, match="10 rows of conditions for 500 events"):
         conditional.log_prob_batched(x, c[:10])
+
+
+def test_saved_spec_carries_its_format_and_package_version(tmp_path):
+    model, x, _ = make_flow()
+    save_flow(model, tmp_path / "model")
+    raw = json.loads((tmp_path / "model" / "spec.json").read_text())
+    assert raw["format_version"] == FORMAT_VERSION
+    assert raw["package_version"] == fedhex_hpc.__version__
+    # a spec.json from before format versions is format 1
+    for key in ("format_version", "package_version"):
+        del raw[key]
+    (tmp_path / "model" / "spec.json").write_text(json.dumps(raw))
+    np.testing.assert_array_equal(
+        load_flow(tmp_path / "model").log_prob(x).numpy(), model.log_prob(x).numpy()
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"format_version": 2}, r"format_version 2 is not readable.*flow format 1 to 1"),
+        ({"coupling": "spline"}, r"unknown field 'coupling' in flow format 1"),
+        ({"preprocessing": {"clip": 1}}, r"unknown field 'preprocessing.clip'"),
+    ],
+    ids=["newer-format", "unknown-field", "unknown-nested-field"],
+)
+def test_spec_from_a_newer_version_is_a_one_line_error(tmp_path, change, message):
+    model, _, _ = make_flow()
+    save_flow(model, tmp_path / "model")
+    spec_file = tmp_path / "model" / "spec.json"
+    raw = json.loads(spec_file.read_text())
+    raw["package_version"] = "9.0.0"
+    raw["preprocessing"].update(change.pop("preprocessing", {}))
+    raw.update(change)
+    spec_file.write_text(json.dumps(raw))
+    with pytest.raises(RunDirError) as err:
+        load_flow(tmp_path / "model")
+    text = str(err.value)
+    assert "\n" not in text
+    assert str(spec_file) in text
+    assert "written by fedhex-hpc 9.0.0" in text
+    assert f"read by fedhex-hpc {fedhex_hpc.__version__}" in text
+    assert re.search(message, text), text

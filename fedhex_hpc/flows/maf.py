@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
@@ -56,9 +56,38 @@ class FlowSpec:
         """JSON-serialisable form."""
         return asdict(self)
 
+    @staticmethod
+    def unknown_fields(d: dict) -> list[str]:
+        """Keys of a :meth:`to_dict` mapping this version does not know, dotted when nested."""
+
+        def unknown(values: object, cls: type, prefix: str) -> list[str]:
+            if not isinstance(values, dict):
+                return []
+            names = {f.name for f in fields(cls)}
+            return [prefix + key for key in values if key not in names]
+
+        pre = d.get("preprocessing")
+        return [
+            *unknown(d, FlowSpec, ""),
+            *unknown(pre, Preprocessing, "preprocessing."),
+            *unknown(
+                pre.get("scaling") if isinstance(pre, dict) else None,
+                Standardization,
+                "preprocessing.scaling.",
+            ),
+            *unknown(d.get("condition_scaling"), Standardization, "condition_scaling."),
+        ]
+
     @classmethod
     def from_dict(cls, d: dict) -> FlowSpec:
-        """Inverse of :meth:`to_dict`."""
+        """Inverse of :meth:`to_dict`.
+
+        Raises:
+            ValueError: ``d`` has a field this version does not know (named in the message).
+        """
+        unknown = cls.unknown_fields(d)
+        if unknown:
+            raise ValueError(f"unknown flow spec field {unknown[0]!r}")
         d = dict(d)
         d["preprocessing"] = Preprocessing.from_dict(d["preprocessing"])
         d["condition_scaling"] = Standardization(**d["condition_scaling"])
