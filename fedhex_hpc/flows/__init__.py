@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fedhex_hpc.flows.export import export_saved_model
 from fedhex_hpc.flows.io import load_flow, save_flow
 from fedhex_hpc.flows.made import ACTIVATIONS, MADE, made_masks
 from fedhex_hpc.flows.maf import LOG_PROB_BATCH, SAMPLE_BATCH, FlowModel, FlowSpec
@@ -22,6 +23,7 @@ __all__ = [
     "FlowSpec",
     "Preprocessing",
     "Standardization",
+    "export_saved_model",
     "fit_preprocessing",
     "load_flow",
     "made_masks",

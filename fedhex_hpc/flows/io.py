@@ -17,7 +17,7 @@ from fedhex_hpc.errors import RunDirError
 from fedhex_hpc.flows.maf import FlowModel, FlowSpec
 from fedhex_hpc.io_utils import atomic_directory, write_json_atomic
 
-__all__ = ["FORMAT_VERSION", "load_flow", "read_spec", "save_flow"]
+__all__ = ["FORMAT_VERSION", "load_flow", "read_spec", "save_flow", "write_spec"]
 
 SPEC_FILE = "spec.json"
 WEIGHTS_PREFIX = "weights"
@@ -25,12 +25,17 @@ WEIGHTS_PREFIX = "weights"
 FORMAT_VERSION = 1
 
 
+def write_spec(spec: FlowSpec, path: Path) -> Path:
+    """Write ``spec`` with its format and package version as JSON to ``path`` atomically."""
+    meta = {"format_version": FORMAT_VERSION, "package_version": fedhex_hpc.__version__}
+    return write_json_atomic(path, {**meta, **spec.to_dict()})
+
+
 def save_flow(model: FlowModel, path: str | Path) -> Path:
     """Write ``model`` to the folder ``path`` atomically (replacing an older one)."""
     path = Path(path)
     with atomic_directory(path) as tmp:
-        meta = {"format_version": FORMAT_VERSION, "package_version": fedhex_hpc.__version__}
-        write_json_atomic(tmp / SPEC_FILE, {**meta, **model.spec.to_dict()})
+        write_spec(model.spec, tmp / SPEC_FILE)
         tf.train.Checkpoint(flow=model).write(str(tmp / WEIGHTS_PREFIX))
     return path
 
