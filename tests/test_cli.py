@@ -49,6 +49,9 @@ def test_train_sample_evaluate(tmp_path):
     again = run_cli("evaluate", str(run))
     assert "test log-likelihood" in again.stdout
 
+    exported = run_cli("export", str(run), "-o", str(tmp_path / "saved"))
+    assert "exported" in exported.stdout and (tmp_path / "saved" / "saved_model.pb").is_file()
+
     # a rerun never silently reuses the finished run
     clash = run_cli("train", str(config), "--run-dir", str(run), check=False)
     assert clash.returncode == 2

@@ -2,56 +2,27 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import numpy as np
 import pytest
 from scipy import stats
 
+import fedhex_hpc
 from fedhex_hpc._tf import tf
+from fedhex_hpc.errors import DataError, RunDirError
 from fedhex_hpc.flows import (
     FlowModel,
     FlowSpec,
-    Standardization,
     fit_preprocessing,
     load_flow,
     made_masks,
     save_flow,
 )
+from fedhex_hpc.flows.io import FORMAT_VERSION
 
-
-def make_flow(
-    preprocessing="standardize",
-    n_conditions=0,
-    batch_norm=False,
-    seed=3,
-    n_features=3,
-    identity_init=False,
-):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(500, n_features)) * [1.0, 2.0, 0.5][:n_features] + 1.0
-    c = rng.uniform(3, 4, size=(500, n_conditions))
-    spec = FlowSpec(
-        n_features=n_features,
-        n_conditions=n_conditions,
-        n_blocks=3,
-        hidden_units=[16, 16],
-        activation="relu",
-        permutation="random",
-        log_scale_bound=3.0,
-        batch_norm=batch_norm,
-        seed=seed,
-        preprocessing=fit_preprocessing(x, preprocessing),
-        condition_scaling=Standardization.fit(c) if n_conditions else Standardization.identity(0),
-        identity_init=identity_init,
-    )
-    return FlowModel(spec), x.astype(np.float32), c.astype(np.float32) if n_conditions else None
-
-
-def randomise(model: FlowModel, scale: float = 0.3, seed: int = 0) -> None:
-    """Give the output layers large random weights so every block is far from identity."""
-    rng = np.random.default_rng(seed)
-    for made in model.mades:
-        for var in (made.out_kernel, made.out_bias):
-            var.assign(rng.normal(scale=scale, size=var.shape).astype(np.float32))
+from .flow_factory import VARIANTS, make_flow, randomise, variant_id
 
 
 def test_masks_are_autoregressive():
@@ -230,3 +201,124 @@ def test_unbounded_preprocessing_has_every_event_in_its_domain(preprocessing):
     np.testing.assert_allclose(
         model.log_prob(far).numpy(), model.distribution().log_prob(far).numpy(), rtol=1e-6
     )
+
+
+def tfp_log_prob(model: FlowModel, x: tf.Tensor, cond, training: bool) -> tf.Tensor:
+    """The model's density through TFP's TransformedDistribution and its bijector chain.
+
+    In training mode TransformedDistribution.log_prob takes the batch-norm log-det
+    from the forward direction, i.e. from the moving variance, while it normalises
+    with the batch variance; the reference there is TFP's inverse plus
+    inverse_log_det_jacobian of the same chain, which uses the batch variance for both.
+    """
+    dist = model.distribution(training)
+    kwargs = model._bijector_kwargs(cond)
+    if not training:
+        return dist.log_prob(x, bijector_kwargs=kwargs)
+    z = dist.bijector.inverse(x, **kwargs)
+    ildj = dist.bijector.inverse_log_det_jacobian(x, event_ndims=1, **kwargs)
+    return dist.distribution.log_prob(z) + ildj
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=variant_id)
+def test_fast_log_prob_and_gradients_equal_tfp(variant):
+    n_conditions, batch_norm, preprocessing, permutation = variant
+    model, x, c = make_flow(preprocessing, n_conditions, batch_norm, permutation=permutation)
+    randomise(model)
+    x = tf.constant(x[:64])
+    cond = None if c is None else tf.constant(c[:64])
+    variables = model.trainable_variables
+    for training in (False, True) if batch_norm else (False,):
+        with tf.GradientTape(persistent=True) as tape:
+            fast = model.log_prob(x, cond, training=training)
+            ref = tfp_log_prob(model, x, cond, training)
+            fast_loss, ref_loss = tf.reduce_mean(fast), tf.reduce_mean(ref)
+        np.testing.assert_allclose(fast.numpy(), ref.numpy(), rtol=1e-5, atol=1e-5)
+        fast_grads = tape.gradient(fast_loss, variables)
+        ref_grads = tape.gradient(ref_loss, variables)
+        for var, g_fast, g_ref in zip(variables, fast_grads, ref_grads, strict=True):
+            assert g_fast is not None, var.name
+            np.testing.assert_allclose(
+                g_fast.numpy(), g_ref.numpy(), rtol=1e-5, atol=1e-5, err_msg=var.name
+            )
+
+
+@pytest.mark.parametrize("n_conditions", [0, 1])
+def test_batched_log_prob_and_sampling_compile_once_for_every_batch_size(n_conditions, tmp_path):
+    model, x, c = make_flow(n_conditions=n_conditions, batch_norm=True)
+    randomise(model)
+    exact = model.log_prob(x, c).numpy()
+    for batch_size in (500, 64, 7):
+        got = model.log_prob_batched(x, c, batch_size=batch_size)
+        assert got.dtype == np.float64
+        np.testing.assert_allclose(got, exact, rtol=1e-5, atol=1e-5)
+    assert model.log_prob_batched(x[:0], None if c is None else c[:0]).shape == (0,)
+    assert model.compiled_log_prob.experimental_get_tracing_count() == 1
+    draws = [
+        model.sample_batched(100, None if c is None else c[:100], seed=9, batch_size=b)
+        for b in (100, 30, 30)
+    ]
+    assert draws[0].shape == (100, 3) and draws[0].dtype == np.float32
+    np.testing.assert_array_equal(draws[1], draws[2])
+    assert not np.allclose(draws[0], draws[1])  # batch i draws with seed [seed, i]
+    assert model.compiled_sample.experimental_get_tracing_count() == 1
+    save_flow(model, tmp_path / "model")  # compiled functions are not part of the checkpoint
+    np.testing.assert_array_equal(
+        load_flow(tmp_path / "model").log_prob_batched(x, c), model.log_prob_batched(x, c)
+    )
+
+
+def test_batched_calls_reject_wrong_inputs_in_one_line():
+    plain, x, _ = make_flow()
+    conditional, _, c = make_flow(n_conditions=1)
+    with pytest.raises(DataError, match=r"shape \(n, 3\), got \(500, 2\)"):
+        plain.log_prob_batched(x[:, :2])
+    with pytest.raises(DataError, match="unconditional"):
+        plain.sample_batched(5, c[:5])
+    with pytest.raises(DataError, match="conditional on"):
+        conditional.log_prob_batched(x)
+    with pytest.raises(DataError, match="10 rows of conditions for 500 events"):
+        conditional.log_prob_batched(x, c[:10])
+
+
+def test_saved_spec_carries_its_format_and_package_version(tmp_path):
+    model, x, _ = make_flow()
+    save_flow(model, tmp_path / "model")
+    raw = json.loads((tmp_path / "model" / "spec.json").read_text())
+    assert raw["format_version"] == FORMAT_VERSION
+    assert raw["package_version"] == fedhex_hpc.__version__
+    # a spec.json from before format versions is format 1
+    for key in ("format_version", "package_version"):
+        del raw[key]
+    (tmp_path / "model" / "spec.json").write_text(json.dumps(raw))
+    np.testing.assert_array_equal(
+        load_flow(tmp_path / "model").log_prob(x).numpy(), model.log_prob(x).numpy()
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"format_version": 2}, r"format_version 2 is not readable.*flow format 1 to 1"),
+        ({"coupling": "spline"}, r"unknown field 'coupling' in flow format 1"),
+        ({"preprocessing": {"clip": 1}}, r"unknown field 'preprocessing.clip'"),
+    ],
+    ids=["newer-format", "unknown-field", "unknown-nested-field"],
+)
+def test_spec_from_a_newer_version_is_a_one_line_error(tmp_path, change, message):
+    model, _, _ = make_flow()
+    save_flow(model, tmp_path / "model")
+    spec_file = tmp_path / "model" / "spec.json"
+    raw = json.loads(spec_file.read_text())
+    raw["package_version"] = "9.0.0"
+    raw["preprocessing"].update(change.pop("preprocessing", {}))
+    raw.update(change)
+    spec_file.write_text(json.dumps(raw))
+    with pytest.raises(RunDirError) as err:
+        load_flow(tmp_path / "model")
+    text = str(err.value)
+    assert "\n" not in text
+    assert str(spec_file) in text
+    assert "written by fedhex-hpc 9.0.0" in text
+    assert f"read by fedhex-hpc {fedhex_hpc.__version__}" in text
+    assert re.search(message, text), text

@@ -1,4 +1,4 @@
-"""``fedhex train``, ``sample`` and ``evaluate``: one run, by its config or its folder."""
+"""``fedhex train``, ``sample``, ``evaluate`` and ``export``: one run, by its config or folder."""
 
 from __future__ import annotations
 
@@ -116,8 +116,17 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from fedhex_hpc.flows import export_saved_model, load_flow
+    from fedhex_hpc.runs import RunDir
+
+    out = export_saved_model(load_flow(RunDir.open(args.run_dir).model), args.output)
+    print(f"exported {args.run_dir} to {out} (tf.saved_model.load; log_prob and sample)")
+    return 0
+
+
 def add_run_commands(sub: argparse._SubParsersAction) -> None:
-    """Register ``fedhex train``, ``sample`` and ``evaluate``."""
+    """Register ``fedhex train``, ``sample``, ``evaluate`` and ``export``."""
     train = sub.add_parser("train", help="train a flow from a YAML config")
     train.add_argument("config", nargs="?", help="YAML config file or bundled name (lhco/anode)")
     train.add_argument(
@@ -148,3 +157,8 @@ def add_run_commands(sub: argparse._SubParsersAction) -> None:
     evaluate = sub.add_parser("evaluate", help="metrics.json and plots for a run")
     evaluate.add_argument("run_dir")
     evaluate.set_defaults(func=_cmd_evaluate)
+
+    export = sub.add_parser("export", help="the run's model as a TensorFlow SavedModel")
+    export.add_argument("run_dir")
+    export.add_argument("-o", "--output", required=True, help="SavedModel folder to write")
+    export.set_defaults(func=_cmd_export)

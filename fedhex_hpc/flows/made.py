@@ -111,28 +111,11 @@ class MADE(tf.Module):
             name="out_kernel",
         )
         self.out_bias = tf.Variable(tf.zeros([2 * n_features]), name="out_bias")
-        self._memo: tuple | None = None
 
     def __call__(
         self, x: tf.Tensor, conditional_input: tf.Tensor | None = None
     ) -> tuple[tf.Tensor, tf.Tensor]:
-        """Return (shift, log_scale), each shaped like ``x``.
-
-        TFP's MAF bijector asks for the parameters of the same input twice in one
-        log-density evaluation (once for the inverse, once for its log-det). The
-        last call's input tensors and results are remembered, so the network runs
-        once; tensors are immutable, so the same objects mean the same values.
-        """
-        memo = self._memo
-        if memo is not None and memo[0] is x and memo[1] is conditional_input:
-            return memo[2]
-        result = self._forward(x, conditional_input)
-        self._memo = (x, conditional_input, result)
-        return result
-
-    def _forward(
-        self, x: tf.Tensor, conditional_input: tf.Tensor | None
-    ) -> tuple[tf.Tensor, tf.Tensor]:
+        """Return (shift, log_scale), each shaped like ``x``; every call runs the network."""
         h = x
         for i, (kernel, mask, bias) in enumerate(
             zip(self.kernels, self.masks, self.biases, strict=True)

@@ -2,7 +2,9 @@
 
 Data-to-latent order: preprocessing, then per block a MAF bijector driven by a
 :class:`~fedhex_hpc.flows.made.MADE`, with a permutation (and optionally batch
-norm) between consecutive blocks, onto a standard normal base.
+norm) between consecutive blocks, onto a standard normal base. The log-density
+walks that chain directly, one MADE evaluation per block; the equivalent TFP
+``TransformedDistribution`` is kept as the reference and for sampling.
 
 References:
     Papamakarios et al., "Masked Autoregressive Flow for Density Estimation",
@@ -11,17 +13,24 @@ References:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import functools
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
 from fedhex_hpc._tf import tf, tfb, tfd
+from fedhex_hpc.errors import DataError
 from fedhex_hpc.flows.made import MADE
 from fedhex_hpc.flows.preprocessing import Preprocessing, Standardization
 
-__all__ = ["FlowModel", "FlowSpec"]
+__all__ = ["LOG_PROB_BATCH", "SAMPLE_BATCH", "FlowModel", "FlowSpec"]
 
 PERMUTATIONS = ("reverse", "random")
+#: Events per compiled call of :meth:`FlowModel.log_prob_batched`.
+LOG_PROB_BATCH = 65_536
+#: Events per compiled call of :meth:`FlowModel.sample_batched`.
+SAMPLE_BATCH = 32_768
 
 
 @dataclass(frozen=True)
@@ -47,9 +56,38 @@ class FlowSpec:
         """JSON-serialisable form."""
         return asdict(self)
 
+    @staticmethod
+    def unknown_fields(d: dict) -> list[str]:
+        """Keys of a :meth:`to_dict` mapping this version does not know, dotted when nested."""
+
+        def unknown(values: object, cls: type, prefix: str) -> list[str]:
+            if not isinstance(values, dict):
+                return []
+            names = {f.name for f in fields(cls)}
+            return [prefix + key for key in values if key not in names]
+
+        pre = d.get("preprocessing")
+        return [
+            *unknown(d, FlowSpec, ""),
+            *unknown(pre, Preprocessing, "preprocessing."),
+            *unknown(
+                pre.get("scaling") if isinstance(pre, dict) else None,
+                Standardization,
+                "preprocessing.scaling.",
+            ),
+            *unknown(d.get("condition_scaling"), Standardization, "condition_scaling."),
+        ]
+
     @classmethod
     def from_dict(cls, d: dict) -> FlowSpec:
-        """Inverse of :meth:`to_dict`."""
+        """Inverse of :meth:`to_dict`.
+
+        Raises:
+            ValueError: ``d`` has a field this version does not know (named in the message).
+        """
+        unknown = cls.unknown_fields(d)
+        if unknown:
+            raise ValueError(f"unknown flow spec field {unknown[0]!r}")
         d = dict(d)
         d["preprocessing"] = Preprocessing.from_dict(d["preprocessing"])
         d["condition_scaling"] = Standardization(**d["condition_scaling"])
@@ -81,6 +119,9 @@ class FlowModel(tf.Module):
 
     ``log_prob`` and ``sample`` take and return data-space float32 tensors; the
     condition normalisation and the preprocessing bijectors are part of the model.
+    ``log_prob_batched`` and ``sample_batched`` take and return numpy arrays and
+    run compiled functions the model creates once and keeps; their input
+    signatures have a free batch dimension, so no batch size traces them again.
     """
 
     def __init__(self, spec: FlowSpec) -> None:
@@ -113,30 +154,45 @@ class FlowModel(tf.Module):
         self._noise_scale = tf.constant(np.float32(spec.preprocessing.feature_scale()))
         self._domain_centre = tf.constant(np.float32(spec.preprocessing.domain_centre()))
 
+    def _between_blocks(self, i: int, training: bool) -> list[tfb.Bijector]:
+        """Bijectors after MAF block ``i`` (data-to-latent order): batch norm, permutation."""
+        between = []
+        if self.batch_norms:
+            between.append(
+                tfb.BatchNormalization(batchnorm_layer=self.batch_norms[i], training=training)
+            )
+        between.append(tfb.Permute(self.permutations[i]))
+        return between
+
+    def _base(self) -> tfd.Distribution:
+        return tfd.Sample(tfd.Normal(np.float32(0), np.float32(1)), [self.spec.n_features])
+
     def distribution(self, training: bool = False) -> tfd.Distribution:
-        """The flow as a TFP TransformedDistribution (batch norm in the given mode)."""
+        """The flow as a TFP TransformedDistribution (batch norm in the given mode).
+
+        It is the reference the fast :meth:`log_prob` is tested against, and it
+        draws the samples.
+        """
         chain = self.spec.preprocessing.bijectors()
         for i, made in enumerate(self.mades):
             chain.append(tfb.MaskedAutoregressiveFlow(shift_and_log_scale_fn=made, name=f"maf_{i}"))
             if i < len(self.permutations):
-                if self.batch_norms:
-                    chain.append(
-                        tfb.BatchNormalization(
-                            batchnorm_layer=self.batch_norms[i], training=training
-                        )
-                    )
-                chain.append(tfb.Permute(self.permutations[i]))
-        base = tfd.Sample(tfd.Normal(np.float32(0), np.float32(1)), [self.spec.n_features])
-        return tfd.TransformedDistribution(base, tfb.Chain(chain))
+                chain.extend(self._between_blocks(i, training))
+        return tfd.TransformedDistribution(self._base(), tfb.Chain(chain))
 
-    def _bijector_kwargs(self, cond: tf.Tensor | None) -> dict:
+    def _normalised_cond(self, cond: tf.Tensor | None) -> tf.Tensor | None:
         if not self.spec.n_conditions:
-            return {}
+            return None
         if cond is None:
             raise ValueError(
                 f"this flow is conditional on {self.spec.n_conditions} labels: pass cond"
             )
-        cond_n = (tf.cast(cond, tf.float32) - self._cond_mean) / self._cond_std
+        return (tf.cast(cond, tf.float32) - self._cond_mean) / self._cond_std
+
+    def _bijector_kwargs(self, cond: tf.Tensor | None) -> dict:
+        cond_n = self._normalised_cond(cond)
+        if cond_n is None:
+            return {}
         return {f"maf_{i}": {"conditional_input": cond_n} for i in range(self.spec.n_blocks)}
 
     def in_domain(self, x: tf.Tensor | np.ndarray) -> tf.Tensor:
@@ -146,6 +202,44 @@ class FlowModel(tf.Module):
         :meth:`~fedhex_hpc.flows.preprocessing.Preprocessing.in_domain`.
         """
         return self.spec.preprocessing.in_domain(tf.cast(x, tf.float32))
+
+    def to_latent(
+        self, x: tf.Tensor, cond: tf.Tensor | None = None, training: bool = False
+    ) -> tuple[tf.Tensor, tf.Tensor]:
+        """Map data-space events to the latent space in one pass.
+
+        Each MAF block's inverse is one MADE evaluation: with
+        ``shift, log_scale = made(x, cond)``, ``z = (x - shift) * exp(-log_scale)``
+        and the block adds ``-sum(log_scale)`` to the log-determinant. The
+        preprocessing, batch norm and permutation bijectors use TFP's inverse.
+
+        Args:
+            x: Data-space events (n, d).
+            cond: Conditions (n, c) for a conditional flow, else ``None``.
+            training: Batch norm uses (and updates) the batch statistics.
+
+        Returns:
+            The latent events (n, d) and log|det dz/dx| per event (n,).
+        """
+        cond_n = self._normalised_cond(cond)
+        z = tf.cast(x, tf.float32)
+        log_det = tf.zeros(tf.shape(z)[:-1])
+
+        def invert(bijector: tfb.Bijector) -> None:
+            nonlocal z, log_det
+            log_det += bijector.inverse_log_det_jacobian(z, event_ndims=1)
+            z = bijector.inverse(z)
+
+        for bijector in self.spec.preprocessing.bijectors():
+            invert(bijector)
+        for i, made in enumerate(self.mades):
+            shift, log_scale = made(z, cond_n)
+            z = (z - shift) * tf.exp(-log_scale)
+            log_det -= tf.reduce_sum(log_scale, axis=-1)
+            if i < len(self.permutations):
+                for bijector in self._between_blocks(i, training):
+                    invert(bijector)
+        return z, log_det
 
     def log_prob(
         self, x: tf.Tensor, cond: tf.Tensor | None = None, training: bool = False
@@ -158,8 +252,8 @@ class FlowModel(tf.Module):
         x = tf.cast(x, tf.float32)
         inside = self.in_domain(x)
         x = tf.where(inside[..., tf.newaxis], x, self._domain_centre)
-        dist = self.distribution(training)
-        log_q = dist.log_prob(x, bijector_kwargs=self._bijector_kwargs(cond))
+        z, log_det = self.to_latent(x, cond, training)
+        log_q = self._base().log_prob(z) + log_det
         return tf.where(inside, log_q, tf.constant(-np.inf, tf.float32))
 
     def sample(self, n: int, cond: tf.Tensor | None = None, seed: int | None = None) -> tf.Tensor:
@@ -171,3 +265,112 @@ class FlowModel(tf.Module):
         """Gaussian input noise for training, ``noise_std`` in units of each feature's scale."""
         eps = tf.random.stateless_normal(tf.shape(x), seed=seed)
         return x + noise_std * self._noise_scale * eps
+
+    def _tensor_specs(self) -> tuple[tf.TensorSpec, list[tf.TensorSpec]]:
+        """The feature spec and the (empty for unconditional flows) condition spec list."""
+        x_spec = tf.TensorSpec([None, self.spec.n_features], tf.float32, name="x")
+        n_cond = self.spec.n_conditions
+        return x_spec, [tf.TensorSpec([None, n_cond], tf.float32, name="cond")] if n_cond else []
+
+    @functools.cached_property
+    def compiled_log_prob(self) -> Callable[..., tf.Tensor]:
+        """Compiled ``log_prob(x, cond)``; unconditional flows take ``x`` only."""
+        x_spec, cond_spec = self._tensor_specs()
+        if cond_spec:
+            return tf.function(lambda x, cond: self.log_prob(x, cond), [x_spec, *cond_spec])
+        return tf.function(lambda x: self.log_prob(x), [x_spec])
+
+    @functools.cached_property
+    def compiled_sample(self) -> Callable[..., tf.Tensor]:
+        """Compiled ``sample(n, cond, seed)`` (stateless int32 seed of shape [2]).
+
+        Unconditional flows take ``(n, seed)``.
+        """
+        _, cond_spec = self._tensor_specs()
+        n_spec = tf.TensorSpec([], tf.int32, name="n")
+        seed_spec = tf.TensorSpec([2], tf.int32, name="seed")
+        if cond_spec:
+            return tf.function(
+                lambda n, cond, seed: self.sample(n, cond, seed=seed),
+                [n_spec, *cond_spec, seed_spec],
+            )
+        return tf.function(lambda n, seed: self.sample(n, seed=seed), [n_spec, seed_spec])
+
+    def _check_cond(self, cond: np.ndarray | None, n: int | None) -> np.ndarray | None:
+        """``cond`` as float32 (rows, n_conditions), or a DataError naming the mismatch."""
+        n_cond = self.spec.n_conditions
+        if not n_cond:
+            if cond is not None:
+                raise DataError("this flow is unconditional: it takes no conditions")
+            return None
+        if cond is None:
+            raise DataError(
+                f"this flow is conditional on {self.spec.condition_names}: give conditions"
+            )
+        cond = np.asarray(cond, dtype=np.float32).reshape(-1, n_cond)
+        if n is not None and len(cond) != n:
+            raise DataError(f"got {len(cond)} rows of conditions for {n} events")
+        return cond
+
+    def log_prob_batched(
+        self, x: np.ndarray, cond: np.ndarray | None = None, batch_size: int = LOG_PROB_BATCH
+    ) -> np.ndarray:
+        """Per-event log density of data-space events, in compiled batches.
+
+        Args:
+            x: Events (n, n_features).
+            cond: Conditions (n, n_conditions) for a conditional flow, else ``None``.
+            batch_size: Events per compiled call.
+
+        Returns:
+            The log densities (n,) as float64.
+
+        Raises:
+            DataError: ``x`` or ``cond`` have the wrong shape, or ``cond`` is
+                missing (given) for a conditional (unconditional) flow.
+        """
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim != 2 or x.shape[1] != self.spec.n_features:
+            raise DataError(f"expected events of shape (n, {self.spec.n_features}), got {x.shape}")
+        cond = self._check_cond(cond, len(x))
+        parts = [np.zeros(0)]
+        for start in range(0, len(x), batch_size):
+            rows = slice(start, start + batch_size)
+            args = [x[rows]] if cond is None else [x[rows], cond[rows]]
+            parts.append(self.compiled_log_prob(*map(tf.constant, args)).numpy())
+        return np.concatenate(parts).astype(np.float64)
+
+    def sample_batched(
+        self,
+        n: int,
+        cond: np.ndarray | None = None,
+        seed: int = 0,
+        batch_size: int = SAMPLE_BATCH,
+    ) -> np.ndarray:
+        """Draw events in compiled batches; batch ``i`` uses the seed ``[seed, i]``.
+
+        Args:
+            n: Number of events; a conditional flow draws one per row of ``cond``.
+            cond: Conditions (n, n_conditions) for a conditional flow, else ``None``.
+            seed: Seed of the draw (taken modulo 2**31).
+            batch_size: Events per compiled call.
+
+        Returns:
+            The events (n, n_features), float32.
+
+        Raises:
+            DataError: ``cond`` is missing (given) for a conditional (unconditional) flow.
+        """
+        cond = self._check_cond(cond, None)
+        if cond is not None:
+            n = len(cond)
+        parts = [np.zeros((0, self.spec.n_features), np.float32)]
+        for i, start in enumerate(range(0, n, batch_size)):
+            size = tf.constant(min(batch_size, n - start), tf.int32)
+            batch_seed = tf.constant([seed % 2**31, i], tf.int32)
+            if cond is None:
+                parts.append(self.compiled_sample(size, batch_seed).numpy())
+            else:
+                batch_cond = tf.constant(cond[start : start + batch_size])
+                parts.append(self.compiled_sample(size, batch_cond, batch_seed).numpy())
+        return np.concatenate(parts)

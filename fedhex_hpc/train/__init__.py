@@ -7,12 +7,7 @@ from fedhex_hpc.train.checkpoints import CheckpointStore, TrainState
 from fedhex_hpc.train.preemption import PREEMPTED_EXIT_CODE, stop_on_signals
 from fedhex_hpc.train.schedules import learning_rate_at
 from fedhex_hpc.train.step import build_train_step
-from fedhex_hpc.train.trainer import (
-    Trainer,
-    TrainResult,
-    log_prob_batched,
-    mean_log_prob,
-)
+from fedhex_hpc.train.trainer import Trainer, TrainResult, mean_log_prob
 
 __all__ = [
     "PREEMPTED_EXIT_CODE",
@@ -23,7 +18,6 @@ __all__ = [
     "Trainer",
     "build_train_step",
     "learning_rate_at",
-    "log_prob_batched",
     "mean_log_prob",
     "stop_on_signals",
 ]

@@ -34,16 +34,7 @@ from fedhex_hpc.train.progress import Progress
 from fedhex_hpc.train.schedules import learning_rate_at
 from fedhex_hpc.train.step import build_train_step
 
-__all__ = [
-    "EVAL_BATCH",
-    "TrainResult",
-    "Trainer",
-    "log_prob_batched",
-    "log_prob_sums",
-    "mean_log_prob",
-]
-
-EVAL_BATCH = 65_536
+__all__ = ["TrainResult", "Trainer", "log_prob_sums", "mean_log_prob"]
 
 
 @dataclass(frozen=True)
@@ -77,7 +68,7 @@ class WeightCopy(tf.Module):
 
 def log_prob_sums(model: FlowModel, data: Arrays) -> tuple[float, float]:
     """(sum of w * log q, sum of w) over ``data``; w = 1 without event weights."""
-    logq = log_prob_batched(model, data)
+    logq = model.log_prob_batched(data.x, data.cond)
     weight = np.ones(len(data)) if data.weight is None else data.weight.astype(np.float64)
     return float(np.sum(weight * logq)), float(np.sum(weight))
 
@@ -86,25 +77,6 @@ def mean_log_prob(model: FlowModel, data: Arrays) -> float:
     """Event-weighted mean log-likelihood of ``data`` under ``model`` (float64)."""
     total, weight = log_prob_sums(model, data)
     return total / weight
-
-
-def log_prob_batched(model: FlowModel, data: Arrays) -> np.ndarray:
-    """Per-event log-likelihood of ``data``, evaluated in large batches."""
-    fn = _compiled_log_prob(model)
-    parts = []
-    for start in range(0, len(data), EVAL_BATCH):
-        part = data.take(slice(start, start + EVAL_BATCH))
-        cond = None if part.cond is None else tf.constant(part.cond)
-        parts.append(fn(tf.constant(part.x), cond).numpy())
-    return np.concatenate(parts).astype(np.float64)
-
-
-def _compiled_log_prob(model: FlowModel):
-    fn = getattr(model, "_eval_log_prob", None)
-    if fn is None:
-        fn = tf.function(lambda x, cond: model.log_prob(x, cond), reduce_retracing=True)
-        model._eval_log_prob = fn
-    return fn
 
 
 class Trainer:

@@ -29,7 +29,6 @@ from fedhex_hpc.runs import RunDir
 from fedhex_hpc.seeding import derive_seed
 from fedhex_hpc.studies.steps.sample import draw_samples
 from fedhex_hpc.targets import Target, get_target
-from fedhex_hpc.train import log_prob_batched
 
 __all__ = ["evaluate_run"]
 
@@ -58,7 +57,9 @@ def _kl(model: FlowModel, target: Target, n: int, seed: int) -> tuple[dict, int]
     samples = Arrays(x.astype(np.float32), None if cond is None else cond.astype(np.float32))
     split = _inside(model, samples, "KL sample")
     log_p = target.log_prob(x[split.mask], None if cond is None else cond[split.mask])
-    return kl_divergence(log_p, log_prob_batched(model, split.inside)).to_dict(), split.n_outside
+    return kl_divergence(
+        log_p, model.log_prob_batched(split.inside.x, split.inside.cond)
+    ).to_dict(), split.n_outside
 
 
 def _plots(run: RunDir, model: FlowModel, target: Target | None, generated, reference) -> list[str]:
@@ -68,7 +69,7 @@ def _plots(run: RunDir, model: FlowModel, target: Target | None, generated, refe
     if target is not None and target.dim == 2 and target.cond_dim == 0:
 
         def log_q(points: np.ndarray) -> np.ndarray:
-            return log_prob_batched(model, Arrays(points.astype(np.float32)))
+            return model.log_prob_batched(points)
 
         bounds = bounds_from_samples(reference)
         made.append(
@@ -97,7 +98,7 @@ def evaluate_run(run_dir: str | Path) -> dict[str, Any]:
     metrics: dict[str, Any] = {"n_test": len(test)}
     scored = _inside(model, test, "test")
     metrics["test_outside_domain"] = scored.n_outside
-    log_q = log_prob_batched(model, scored.inside)
+    log_q = model.log_prob_batched(scored.inside.x, scored.inside.cond)
     metrics["test_log_likelihood"] = mean_log_likelihood(log_q, scored.inside.weight).to_dict()
     metrics["test_non_finite"] = int((~np.isfinite(log_q)).sum())
     target = None

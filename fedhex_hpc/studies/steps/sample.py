@@ -8,49 +8,20 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from fedhex_hpc._tf import tf
 from fedhex_hpc.data.dataset import DatasetView
 from fedhex_hpc.errors import DataError
-from fedhex_hpc.flows import FlowModel, load_flow
+from fedhex_hpc.flows import SAMPLE_BATCH, FlowModel, load_flow
 from fedhex_hpc.io_utils import atomic_path
 from fedhex_hpc.runs import RunDir
 
 __all__ = ["SAMPLE_BATCH", "dataset_conditions", "draw_samples", "sample_run"]
-
-SAMPLE_BATCH = 32_768
-
-
-def _compiled_sample(model: FlowModel):
-    fn = getattr(model, "_sample_fn", None)
-    if fn is None:
-        fn = tf.function(
-            lambda n, cond, seed: model.sample(n, cond, seed=seed), reduce_retracing=True
-        )
-        model._sample_fn = fn
-    return fn
 
 
 def draw_samples(
     model: FlowModel, n: int, cond: np.ndarray | None = None, seed: int = 0
 ) -> np.ndarray:
     """Draw ``n`` events (one per row of ``cond`` for a conditional flow), batched."""
-    n_cond = model.spec.n_conditions
-    if n_cond:
-        if cond is None:
-            raise DataError(
-                f"this flow is conditional on {model.spec.condition_names}: give conditions"
-            )
-        cond = np.asarray(cond, dtype=np.float32).reshape(-1, n_cond)
-        n = len(cond)
-    elif cond is not None:
-        raise DataError("this flow is unconditional: it takes no conditions")
-    fn = _compiled_sample(model)
-    parts = []
-    for i, start in enumerate(range(0, n, SAMPLE_BATCH)):
-        size = min(SAMPLE_BATCH, n - start)
-        batch_cond = None if cond is None else tf.constant(cond[start : start + size])
-        parts.append(fn(size, batch_cond, tf.constant([seed % 2**31, i], tf.int32)).numpy())
-    return np.concatenate(parts) if parts else np.zeros((0, model.spec.n_features), np.float32)
+    return model.sample_batched(n, cond, seed, SAMPLE_BATCH)
 
 
 def sample_run(
