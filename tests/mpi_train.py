@@ -12,7 +12,7 @@ import numpy as np
 from fedhex_hpc.config import load_config
 from fedhex_hpc.data.training import load_training_data
 from fedhex_hpc.runs import RunDir
-from fedhex_hpc.studies.steps import build_flow
+from fedhex_hpc.studies.steps import new_flow
 from fedhex_hpc.train import Trainer
 from fedhex_hpc.train.distributed import setup_distributed
 
@@ -28,7 +28,7 @@ def main() -> None:
     data = load_training_data(
         config.data, config.run.seed, config.train.batch_size, ranks=dist.ranks
     )
-    trainer = Trainer(build_flow(config, data), config, data, RunDir.open(run_dir), dist=dist)
+    trainer = Trainer(new_flow(config, data), config, data, RunDir.open(run_dir), dist=dist)
     trainer.fit()
     np.savez(f"{out}-rank{dist.ranks.rank}.npz", *[v.numpy() for v in trainer.model.variables])
 

@@ -17,7 +17,7 @@ from fedhex_hpc.data.training import load_training_data
 from fedhex_hpc.errors import Preempted, TrainingError
 from fedhex_hpc.flows import fit_preprocessing, load_flow
 from fedhex_hpc.runs import RunDir
-from fedhex_hpc.studies.steps import build_flow, draw_samples, evaluate_run, train_run
+from fedhex_hpc.studies.steps import draw_samples, evaluate_run, new_flow, train_run
 from fedhex_hpc.train import Trainer, learning_rate_at, mean_log_prob
 
 from .conftest import small_raw
@@ -26,7 +26,7 @@ from .conftest import small_raw
 def make_trainer(config, path, resume=False):
     run = RunDir.open(path) if resume else RunDir.create(path, config)
     data = load_training_data(config.data, config.run.seed, config.train.batch_size)
-    return Trainer(build_flow(config, data), config, data, run), data
+    return Trainer(new_flow(config, data), config, data, run), data
 
 
 def hook_step(trainer: Trainer, at_call: int, action) -> None:
@@ -282,7 +282,7 @@ def test_training_events_outside_the_domain_are_named_when_the_loss_is_infinite(
     run = RunDir.create(tmp_path / "run", config)
     data = load_training_data(config.data, config.run.seed, config.train.batch_size)
     data = dataclasses.replace(data, fit_sample=data.fit_sample.take(slice(0, 50)))
-    trainer = Trainer(build_flow(config, data), config, data, run)
+    trainer = Trainer(new_flow(config, data), config, data, run)
     with pytest.raises(TrainingError) as info:
         trainer.fit()
     message = str(info.value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fedhex_hpc.flows.build import build_flow
 from fedhex_hpc.flows.export import export_saved_model
 from fedhex_hpc.flows.io import load_flow, save_flow
 from fedhex_hpc.flows.made import ACTIVATIONS, MADE, made_masks
@@ -23,6 +24,7 @@ __all__ = [
     "FlowSpec",
     "Preprocessing",
     "Standardization",
+    "build_flow",
     "export_saved_model",
     "fit_preprocessing",
     "load_flow",

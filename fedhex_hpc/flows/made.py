@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from fedhex_hpc._tf import tf
+from fedhex_hpc.seeding import derive_seed
 
 __all__ = ["ACTIVATIONS", "MADE", "made_masks"]
 
@@ -63,8 +64,10 @@ def made_masks(n_features: int, hidden_units: Sequence[int]) -> list[np.ndarray]
 class MADE(tf.Module):
     """Masked dense network mapping x (and optional conditions) to (shift, log_scale).
 
-    All kernels start Glorot-uniform. With ``identity_init`` the output layer starts
-    at zero instead, so an untrained block is the identity map; that is a saddle
+    All kernels start Glorot-uniform, seeded from the run seed by block and layer
+    (the ``made_init`` stream of :mod:`fedhex_hpc.seeding`). With ``identity_init``
+    the output layer starts at zero instead, so an untrained block is the identity
+    map; that is a saddle
     for features that are independent of the ones before them (the symmetric start
     gives no gradient towards using them), so it is not the default.
 
@@ -80,26 +83,32 @@ class MADE(tf.Module):
         activation: str,
         log_scale_bound: float,
         seed: int,
+        block: int = 0,
         identity_init: bool = False,
         name: str | None = None,
     ) -> None:
         super().__init__(name=name)
+
+        def init(layer: int, shape: tuple[int, int]) -> tf.Tensor:
+            """Glorot-uniform weights of ``layer``, from the run seed's ``made_init`` stream."""
+            layer_seed = derive_seed(seed, "made_init", block, layer) % 2**31
+            return tf.keras.initializers.GlorotUniform(seed=layer_seed)(shape)
+
         self.n_features = n_features
         self.activation = ACTIVATIONS[activation]
         self.log_scale_bound = float(log_scale_bound)
         masks = made_masks(n_features, hidden_units)
-        init = tf.keras.initializers.GlorotUniform
         widths = [n_features, *hidden_units]
         self.masks = [tf.constant(m) for m in masks[:-1]]
         self.kernels = [
-            tf.Variable(init(seed=seed + i)((w_in, w_out)), name=f"kernel_{i}")
+            tf.Variable(init(i, (w_in, w_out)), name=f"kernel_{i}")
             for i, (w_in, w_out) in enumerate(itertools.pairwise(widths))
         ]
         self.biases = [
             tf.Variable(tf.zeros([w]), name=f"bias_{i}") for i, w in enumerate(hidden_units)
         ]
         self.cond_kernel = (
-            tf.Variable(init(seed=seed + 1000)((n_conditions, hidden_units[0])), name="cond_kernel")
+            tf.Variable(init(len(widths), (n_conditions, hidden_units[0])), name="cond_kernel")
             if n_conditions
             else None
         )
@@ -107,7 +116,7 @@ class MADE(tf.Module):
         self.out_mask = tf.constant(np.concatenate([masks[-1], masks[-1]], axis=1))
         out_shape = (widths[-1], 2 * n_features)
         self.out_kernel = tf.Variable(
-            tf.zeros(out_shape) if identity_init else init(seed=seed + 2000)(out_shape),
+            tf.zeros(out_shape) if identity_init else init(len(widths) + 1, out_shape),
             name="out_kernel",
         )
         self.out_bias = tf.Variable(tf.zeros([2 * n_features]), name="out_bias")

@@ -23,6 +23,7 @@ from fedhex_hpc._tf import tf, tfb, tfd
 from fedhex_hpc.errors import DataError
 from fedhex_hpc.flows.made import MADE
 from fedhex_hpc.flows.preprocessing import Preprocessing, Standardization
+from fedhex_hpc.seeding import rng as seeded_rng
 
 __all__ = ["LOG_PROB_BATCH", "SAMPLE_BATCH", "FlowModel", "FlowSpec"]
 
@@ -104,7 +105,7 @@ def _block_permutations(spec: FlowSpec) -> list[np.ndarray]:
     n = spec.n_features
     if spec.permutation == "reverse" or n == 2:
         return [np.arange(n)[::-1] for _ in range(spec.n_blocks - 1)]
-    rng = np.random.default_rng([spec.seed, 7])
+    rng = seeded_rng(spec.seed, "flow_permutations")
     perms = []
     for _ in range(spec.n_blocks - 1):
         perm = rng.permutation(n)
@@ -136,7 +137,8 @@ class FlowModel(tf.Module):
                 spec.hidden_units,
                 spec.activation,
                 spec.log_scale_bound,
-                seed=spec.seed * 1009 + 17 * i,
+                seed=spec.seed,
+                block=i,
                 identity_init=spec.identity_init,
                 name=f"made_{i}",
             )

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from fedhex_hpc.studies.steps.evaluate import evaluate_run
 from fedhex_hpc.studies.steps.sample import dataset_conditions, draw_samples, sample_run
-from fedhex_hpc.studies.steps.train import build_flow, ensure_trained, train_run
+from fedhex_hpc.studies.steps.train import ensure_trained, new_flow, train_run
 
 __all__ = [
-    "build_flow",
     "dataset_conditions",
     "draw_samples",
     "ensure_trained",
     "evaluate_run",
+    "new_flow",
     "sample_run",
     "train_run",
 ]

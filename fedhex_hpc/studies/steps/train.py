@@ -9,38 +9,25 @@ from fedhex_hpc._tf import tf
 from fedhex_hpc.config import Config, config_to_dict
 from fedhex_hpc.data.training import TrainingData, load_training_data
 from fedhex_hpc.errors import ConfigError
-from fedhex_hpc.flows import FlowModel, FlowSpec, Standardization, fit_preprocessing
+from fedhex_hpc.flows import FlowModel, build_flow
 from fedhex_hpc.runs import RunDir
 from fedhex_hpc.train import Preempted, Trainer, TrainResult, stop_on_signals
 from fedhex_hpc.train.distributed import Distributed, setup_distributed
 
-__all__ = ["build_flow", "ensure_trained", "train_run"]
+__all__ = ["ensure_trained", "new_flow", "train_run"]
 
 
-def build_flow(config: Config, data: TrainingData) -> FlowModel:
-    """A fresh flow whose preprocessing constants are fitted on the training data."""
-    flow = config.flow
-    train = data.fit_sample
-    cond_scaling = (
-        Standardization.fit(train.cond) if train.cond is not None else Standardization.identity(0)
+def new_flow(config: Config, data: TrainingData) -> FlowModel:
+    """A fresh flow for ``config`` whose preprocessing is fitted on the training data."""
+    sample = data.fit_sample
+    return build_flow(
+        config.flow,
+        config.run.seed,
+        sample.x,
+        sample.cond,
+        data.feature_names,
+        data.condition_names,
     )
-    spec = FlowSpec(
-        n_features=train.x.shape[1],
-        n_conditions=0 if train.cond is None else train.cond.shape[1],
-        n_blocks=flow.n_blocks,
-        hidden_units=list(flow.hidden_units),
-        activation=flow.activation,
-        permutation=flow.permutation,
-        log_scale_bound=flow.log_scale_bound,
-        batch_norm=flow.batch_norm,
-        seed=config.run.seed,
-        preprocessing=fit_preprocessing(train.x, flow.preprocessing, flow.logit_alpha),
-        condition_scaling=cond_scaling,
-        feature_names=list(data.feature_names),
-        condition_names=list(data.condition_names),
-        identity_init=flow.identity_init,
-    )
-    return FlowModel(spec)
 
 
 def _set_threads(threads: int) -> None:
@@ -93,7 +80,7 @@ def train_run(
     data = load_training_data(
         config.data, config.run.seed, config.train.batch_size, config.train.shuffle, dist.ranks
     )
-    trainer = Trainer(build_flow(config, data), config, data, run, stream, dist)
+    trainer = Trainer(new_flow(config, data), config, data, run, stream, dist)
     status = run.set_status if dist.is_root else (lambda *args, **kwargs: None)
     status("running", ranks=dist.ranks.size)
     try:
