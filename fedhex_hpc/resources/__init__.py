@@ -13,7 +13,7 @@ from pathlib import Path
 
 from fedhex_hpc.errors import ConfigError, listing, suggest
 
-__all__ = ["KINDS", "bundled_names", "resolve", "resource_dir"]
+__all__ = ["KINDS", "bundled_names", "is_bundled", "resolve", "resource_dir"]
 
 #: Kind of file -> folder inside the package and file suffix.
 KINDS = {
@@ -37,6 +37,11 @@ def bundled_names(kind: str) -> list[str]:
     pattern = f"*{suffix}" if suffix else "*"
     names = (p.relative_to(root).as_posix() for p in root.rglob(pattern) if p.is_file())
     return sorted(n.removesuffix(suffix) if suffix else n for n in names)
+
+
+def is_bundled(path: str | Path) -> bool:
+    """Whether ``path`` is one of the files shipped inside the package."""
+    return Path(path).resolve().is_relative_to(Path(str(files(__name__))).resolve())
 
 
 def resolve(kind: str, name_or_path: str | Path) -> Path:

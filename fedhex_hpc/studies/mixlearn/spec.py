@@ -35,6 +35,7 @@ import yaml
 from fedhex_hpc.classifiers.config import ClassifierConfig
 from fedhex_hpc.config import Config, parse_config, parse_section
 from fedhex_hpc.errors import ConfigError
+from fedhex_hpc.resources import is_bundled, resolve
 
 __all__ = [
     "CLASSES",
@@ -135,7 +136,7 @@ def load_spec(
     """Read and validate a mixlearn spec.
 
     Args:
-        path: The spec file.
+        path: The spec file, or a bundled spec's name (``mixlearn``).
         small: Apply the spec's ``small`` variant.
         dataset: A dataset folder to use instead of the spec's ``dataset``.
 
@@ -146,9 +147,7 @@ def load_spec(
         ConfigError: The file is missing or not YAML, a key is unknown (the error
             lists the valid ones), a value is out of range, or no dataset is named.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"mixlearn spec {path} does not exist")
+    path = resolve("study", path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
@@ -168,7 +167,9 @@ def load_spec(
     if dataset is not None:
         spec.dataset = str(Path(dataset).resolve())
     elif spec.dataset:
-        spec.dataset = str((path.parent / spec.dataset).resolve())
+        # a bundled spec's dataset path is taken from the current folder
+        relative_to = Path.cwd() if is_bundled(path) else path.parent
+        spec.dataset = str((relative_to / spec.dataset).resolve())
     else:
         raise ConfigError(f"{path}: no dataset; set 'dataset' in the spec or pass a dataset folder")
     _check(spec, str(path))
