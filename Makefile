@@ -7,10 +7,11 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO   ?= demo
 
-# Debian packages for real MPI and a real Slurm cluster in the tests, and what
+# Debian packages for real MPI, a real Slurm cluster and a real container engine (the CPU
+# image is built and run with podman) in the tests, and what
 # Horovod's build needs. Installed when running as root on Debian/Ubuntu.
 DEBIAN_PACKAGES := openmpi-bin libopenmpi-dev libpmix-dev cmake g++ \
-	libhighwayhash-dev libfarmhash-dev slurm-wlm munge
+	libhighwayhash-dev libfarmhash-dev slurm-wlm munge podman runc debootstrap
 SYSTEM_STAMP  := $(VENV)/.system-packages
 HOROVOD_STAMP := $(VENV)/.horovod
 # The Horovod requirement comes from the `hpc` extra in pyproject.toml.
