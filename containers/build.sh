@@ -15,8 +15,8 @@ fedhex-hpc_VERSION.sif with Apptainer (>= 1.2) from containers/fedhex.def.
   --cpu        the CPU variant, tagged VERSION-cpu: the same Dockerfile on Debian 12, whose base
                image is made with debootstrap (as root) and cached as a tarball
   --engine E   build with docker or podman [docker]; podman also keeps pip's cache (downloads
-               and the Horovod wheel) in the cache folder, and hands the image to Apptainer as
-               a docker-archive
+               and the Horovod wheel) in the cache folder, takes wheels from its
+               wheels-gpu/wheels-cpu folder, and hands the image to Apptainer as a docker-archive
   --push       push the Docker image to REGISTRY after building it
   --no-sif     build the Docker image only
   --sif-only   build only the SIF, pulling REGISTRY/fedhex-hpc:VERSION from the registry
@@ -129,13 +129,27 @@ if [[ $docker_build -eq 1 ]]; then
         build_args+=(--secret "id=pip_cert,src=$PIP_CERT")
     fi
     if [[ $engine == podman ]]; then
-        mkdir -p "$cache/pip-$variant"
-        build_args+=(--format docker --network host --volume "$cache/pip-$variant:/root/.cache/pip")
+        # Docker's format keeps SHELL; pip's cache and a wheelhouse of this variant are bound in.
+        mkdir -p "$cache/pip-$variant" "$cache/wheels-$variant"
+        build_args+=(--format docker --network host --volume "$cache/pip-$variant:/root/.cache/pip"
+            --volume "$cache/wheels-$variant:/wheelhouse")
     fi
-    echo "building $image"
     # The context is only what the Dockerfile copies (not .venv, runs/, ...), sent as a tar stream.
-    tar -c --exclude=__pycache__ containers/Dockerfile pyproject.toml README.md fedhex_hpc \
-        | "$engine" build -f containers/Dockerfile "${build_args[@]}" -t "$image" -
+    context=(--exclude=__pycache__ containers/Dockerfile pyproject.toml README.md fedhex_hpc)
+    # The image is labelled with a hash of the context's contents and of the build arguments:
+    # when the image already has it, there is nothing to rebuild.
+    context_id=$({ printf '%s\n' "${build_args[@]}"
+        tar -c --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner "${context[@]}"
+    } | sha256sum | cut -c1-16)
+    built_id=$("$engine" image inspect --format '{{ index .Config.Labels "fedhex.context" }}' \
+        "$image" 2>/dev/null || true)
+    if [[ $built_id == "$context_id" ]]; then
+        echo "$image is up to date (context $context_id)"
+    else
+        echo "building $image"
+        tar -c "${context[@]}" | "$engine" build -f containers/Dockerfile "${build_args[@]}" \
+            --label "fedhex.context=$context_id" -t "$image" -
+    fi
     if [[ $push -eq 1 ]]; then
         echo "pushing $image"
         "$engine" push "$image"
