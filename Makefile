@@ -7,10 +7,11 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO   ?= demo
 
-# Debian packages for real MPI and a real Slurm cluster in the tests, and what
+# Debian packages for real MPI, a real Slurm cluster and a real container engine (the CPU
+# image is built and run with podman) in the tests, and what
 # Horovod's build needs. Installed when running as root on Debian/Ubuntu.
 DEBIAN_PACKAGES := openmpi-bin libopenmpi-dev libpmix-dev cmake g++ \
-	libhighwayhash-dev libfarmhash-dev slurm-wlm munge
+	libhighwayhash-dev libfarmhash-dev slurm-wlm munge podman runc debootstrap
 SYSTEM_STAMP  := $(VENV)/.system-packages
 HOROVOD_STAMP := $(VENV)/.horovod
 # The Horovod requirement comes from the `hpc` extra in pyproject.toml.
@@ -36,9 +37,12 @@ $(SYSTEM_STAMP):
 	mkdir -p $(VENV) && touch $(SYSTEM_STAMP)
 
 # Horovod compiles against the installed TensorFlow and the system MPI (about two
-# minutes on two cores); pip caches the built wheel for the next venv.
+# minutes on two cores); pip caches the built wheel for the next venv, and the wheel is
+# kept in the containers' cache, where the CPU image (Debian 12 too) installs it.
+HOROVOD_WHEELS := $(or $(FEDHEX_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/fedhex-containers)/wheels-cpu
 $(HOROVOD_STAMP): $(STAMP) $(SYSTEM_STAMP)
-	$(HOROVOD_ENV) $(BIN)/pip install --quiet --no-build-isolation "$(HOROVOD_REQ)"
+	$(HOROVOD_ENV) $(BIN)/pip wheel --quiet --no-deps --no-build-isolation -w $(HOROVOD_WHEELS) "$(HOROVOD_REQ)"
+	$(BIN)/pip install --quiet --no-index --find-links $(HOROVOD_WHEELS) "$(HOROVOD_REQ)"
 	touch $(HOROVOD_STAMP)
 
 setup: $(STAMP)

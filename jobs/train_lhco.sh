@@ -32,7 +32,15 @@
 #   FEDHEX_CONFIG        training config: a YAML file or a bundled name [lhco/anode]
 #   FEDHEX_EPOCHS        maximum epochs [100]
 #   FEDHEX_SET           extra `--set` overrides, space separated (e.g. "train.batch_size=512")
-#   FEDHEX_IMAGE         Apptainer image; when set every step runs in it (apptainer exec --nv)
+#   FEDHEX_IMAGE         container image; when set every step runs in it: a .sif file
+#                        (apptainer) or an image name (podman, docker)
+#   FEDHEX_CONTAINER     the runtime for FEDHEX_IMAGE: apptainer, podman or docker
+#                        [apptainer]. apptainer: `apptainer exec --nv`; podman and docker:
+#                        `run --rm` as the calling user with host network and IPC (as
+#                        podman-hpc does), the current, work, dataset, run and data folders
+#                        bound at the same paths, GPUs passed through when nvidia-smi is
+#                        here (podman: CDI `--device nvidia.com/gpu=all`; docker: `--gpus all`)
+#   FEDHEX_CONTAINER_OPTS  extra options of `podman run`/`docker run`, space separated
 #   FEDHEX_MAX_RESTARTS  requeues after a time limit or preemption before giving up [3]
 #   FEDHEX_SYNTHETIC_EVENTS  events in the generated sample [60000]
 #
@@ -55,12 +63,24 @@ say() { printf '[train_lhco %(%H:%M:%S)T] %s\n' -1 "$*"; }
 die() { say "error: $*" >&2; exit 2; }
 
 # How a Python step runs: in the image or the installed environment; with one
-# rank per task under Slurm (srun), as one process otherwise.
-fedhex=(fedhex)
+# rank per task under Slurm (srun, one container per rank), as one process otherwise.
+runtime=${FEDHEX_CONTAINER:-apptainer}
+container=()
 if [[ -n "${FEDHEX_IMAGE:-}" ]]; then
-    [[ -f "$FEDHEX_IMAGE" ]] || die "FEDHEX_IMAGE=$FEDHEX_IMAGE does not exist"
-    command -v apptainer >/dev/null || die "FEDHEX_IMAGE is set but apptainer is not on PATH"
-    fedhex=(apptainer exec --nv "$FEDHEX_IMAGE" fedhex)
+    case $runtime in
+        apptainer | podman | docker) ;;
+        *) die "FEDHEX_CONTAINER=$runtime: expected apptainer, podman or docker" ;;
+    esac
+    command -v "$runtime" >/dev/null || die "FEDHEX_CONTAINER=$runtime is not on PATH"
+    if [[ $runtime == apptainer ]]; then
+        [[ -f "$FEDHEX_IMAGE" ]] || die "FEDHEX_IMAGE=$FEDHEX_IMAGE does not exist"
+        container=(apptainer exec --nv "$FEDHEX_IMAGE")
+    else
+        "$runtime" image inspect "$FEDHEX_IMAGE" >/dev/null 2>&1 \
+            || die "FEDHEX_IMAGE=$FEDHEX_IMAGE is not an image of $runtime ($runtime images lists them)"
+    fi
+elif [[ -n "${FEDHEX_CONTAINER:-}" ]]; then
+    die "FEDHEX_CONTAINER=$runtime is set without FEDHEX_IMAGE"
 else
     command -v fedhex >/dev/null || die "fedhex is not on PATH (activate the environment, or set FEDHEX_IMAGE)"
 fi
@@ -79,6 +99,36 @@ if [[ ! -f "$dataset/manifest.json" ]]; then
     fi
 fi
 mkdir -p "$work"
+
+# podman/docker see only the folders bound in: each folder the steps read or write, at
+# the same path, and the calling user's ids so that what they write belongs to the caller.
+if [[ -n "${FEDHEX_IMAGE:-}" && $runtime != apptainer ]]; then
+    mkdir -p "$(dirname "$dataset")" "$(dirname "$run_dir")"
+    declare -A bound=()
+    binds=()
+    for folder in "$PWD" "$work" "$(dirname "$dataset")" "$(dirname "$run_dir")" \
+        ${FEDHEX_DATA:+"$(dirname "$FEDHEX_DATA")"} "$(dirname "$config")"; do
+        [[ -d $folder ]] || continue
+        folder=$(cd "$folder" && pwd -P)
+        [[ -n ${bound[$folder]:-} ]] || binds+=(-v "$folder:$folder")
+        bound[$folder]=1
+    done
+    read -ra extra_opts <<< "${FEDHEX_CONTAINER_OPTS:-}"
+    # Under srun every rank starts its own container, which needs the rank's Slurm and
+    # PMIx variables (podman takes NAME* patterns).
+    [[ $runtime == docker ]] || extra_opts+=(-e 'SLURM_*' -e 'PMIX_*' -e 'OMPI_*')
+    gpus=()
+    if command -v nvidia-smi >/dev/null; then
+        if [[ $runtime == podman ]]; then gpus=(--device nvidia.com/gpu=all); else gpus=(--gpus all); fi
+    fi
+    container=("$runtime" run --rm --network host --ipc host --user "$(id -u):$(id -g)"
+        "${binds[@]}" -w "$(pwd -P)" "${gpus[@]}" "${extra_opts[@]}" "$FEDHEX_IMAGE")
+fi
+if [[ -n "${FEDHEX_IMAGE:-}" ]]; then
+    "${container[@]}" test -w "$work" 2>/dev/null \
+        || die "FEDHEX_WORK=$work is not writable inside the container (FEDHEX_CONTAINER=$runtime)"
+fi
+fedhex=("${container[@]}" fedhex)
 
 if [[ ! -f "$dataset/manifest.json" ]]; then
     if [[ -z "${FEDHEX_DATA:-}" ]]; then

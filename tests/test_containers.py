@@ -1,10 +1,12 @@
 """Container definitions: the Dockerfile lints clean and takes every version from pyproject.toml,
-the Apptainer definition parses, build.sh tags with the package version, and jobs/train_lhco.sh
-runs each step in the image (through a recording stand-in for apptainer: no engine runs here)."""
+the Apptainer definition parses, build.sh tags with the package version, jobs/train_lhco.sh runs
+each step in the image (through a recording stand-in for apptainer), and the CPU image is built
+with podman and run for real: doctor, train/sample/evaluate, two Horovod ranks, the job script."""
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import shlex
@@ -12,11 +14,19 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+
+from fedhex_hpc.errors import ConfigError
+from fedhex_hpc.schedulers import SlurmScheduler, Workload
+from fedhex_hpc.schedulers.base import fedhex_command
+from fedhex_hpc.schedulers.profile import load_profile
 
 from .ci import require
 
@@ -26,6 +36,7 @@ DEFINITION = ROOT / "containers" / "fedhex.def"
 BUILD_SH = ROOT / "containers" / "build.sh"
 JOB = ROOT / "jobs" / "train_lhco.sh"
 SHIMS = Path(__file__).resolve().parent / "record_shim"
+PODMAN_CONF = ROOT / "containers" / "podman.conf"
 
 # The pinned stack: its versions live in pyproject.toml only.
 STACK = ("tensorflow", "tensorflow-probability", "tf-keras", "horovod")
@@ -72,7 +83,7 @@ def _shim_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {
         name: value
         for name, value in os.environ.items()
-        if not name.startswith(("SLURM_", "FEDHEX_", "RECORD_SHIM_"))
+        if not name.startswith(("SLURM_", "FEDHEX_", "RECORD_SHIM_", "PIP_"))
     }
     env["PATH"] = os.pathsep.join([str(SHIMS), str(Path(fedhex).parent), env["PATH"]])
     env["RECORD_SHIM_LOG"] = str(tmp_path / "calls.log")
@@ -121,9 +132,23 @@ def test_dockerfile_takes_versions_from_pyproject() -> None:
     text = DOCKERFILE.read_text()
     project = _pyproject()["project"]
     assert re.search(r"^COPY pyproject\.toml ", text, re.MULTILINE)
-    installed = re.findall(r'pip install [^\n]*"\./\[([\w,-]+)\]"', text)
-    assert installed == ["cuda", "hpc"], "install the package with its extras, in that order"
-    assert set(installed) <= set(project["optional-dependencies"])
+    # The package with TF_EXTRA (cuda by default), then Horovod from the `hpc` extra's line.
+    assert 'pip install "./${TF_EXTRA:+[${TF_EXTRA}]}"' in text
+    assert re.search(r"^ARG TF_EXTRA=cuda$", text, re.MULTILINE), "GPU (the cuda extra) by default"
+    hpc = re.search(
+        r"pip install --no-build-isolation (?:--find-links \S+ )?"
+        r"\"\$\(sed -n '([^']*)' pyproject\.toml\)\"",
+        text,
+    )
+    assert hpc is not None, "install Horovod from the hpc extra in pyproject.toml"
+    sed = subprocess.run(
+        ["sed", "-n", hpc.group(1), str(ROOT / "pyproject.toml")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert sed.stdout.splitlines() == project["optional-dependencies"]["hpc"]
+    assert "cuda" in project["optional-dependencies"]
     for name in STACK:
         hand_pin = re.search(rf"\b{re.escape(name)}\s*(\[[^\]]*\])?\s*(==|>=|<=|~=|!=|<|>|@)", text)
         assert hand_pin is None, f"the Dockerfile pins {name} itself: {hand_pin.group(0)}"
@@ -158,7 +183,8 @@ def test_definition_parses_with_spython() -> None:
     assert recipe.test is not None
     tests = "\n".join(recipe.install)
     assert "fedhex --version" in tests
-    assert "hvd.mpi_built() and hvd.nccl_built()" in tests
+    assert "assert hvd.mpi_built()" in tests
+    assert "hvd.nccl_built() or os.environ['FEDHEX_IMAGE_VARIANT'] == 'cpu'" in tests
     assert any("apptainer exec --nv" in comment for comment in recipe.comments)  # %help
 
 
@@ -211,12 +237,14 @@ def test_build_script_tags_with_the_pyproject_version(tmp_path: Path, repo_copy:
     assert result.returncode == 0, result.stdout + result.stderr
     docker_build = "docker build -f containers/Dockerfile --build-arg FEDHEX_VERSION=9.8.7"
     apptainer_build = "apptainer build --build-arg REGISTRY=localhost --build-arg VERSION=9.8.7"
-    assert _calls(tmp_path / "calls.log") == [
-        ["docker", "info"],
-        ["apptainer", "--version"],
-        [*docker_build.split(), "-t", "localhost/fedhex-hpc:9.8.7", "-"],
-        [*apptainer_build.split(), "fedhex-hpc_9.8.7.sif", "containers/fedhex.def"],
-    ]
+    info, version, inspect, build, sif = _calls(tmp_path / "calls.log")
+    assert (info, version) == (["docker", "info"], ["apptainer", "--version"])
+    assert inspect[:3] == ["docker", "image", "inspect"]
+    assert inspect[-1] == "localhost/fedhex-hpc:9.8.7"
+    assert build[: len(docker_build.split())] == docker_build.split()
+    assert re.fullmatch("fedhex.context=[0-9a-f]{16}", build[-4]), build
+    assert build[-3:] == ["-t", "localhost/fedhex-hpc:9.8.7", "-"]
+    assert sif == [*apptainer_build.split(), "fedhex-hpc_9.8.7.sif", "containers/fedhex.def"]
     # The build context is what the Dockerfile copies, not the whole work tree (.venv, runs/).
     with tarfile.open(tmp_path / "calls.log.context.tar") as context:
         members = {member.name.split("/")[0] for member in context.getmembers()}
@@ -259,7 +287,8 @@ def test_job_script_runs_every_step_in_the_image(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
 
-    calls = _calls(tmp_path / "calls.log")
+    probe, *calls = _calls(tmp_path / "calls.log")
+    assert probe == ["apptainer", "exec", "--nv", str(image), "test", "-w", str(work)]
     prefix = ["apptainer", "exec", "--nv", str(image), "fedhex"]
     assert all(call[: len(prefix)] == prefix for call in calls), calls
     steps = [call[len(prefix) :] for call in calls]
@@ -289,3 +318,287 @@ def test_job_script_rejects_a_missing_image(tmp_path: Path) -> None:
     assert str(missing) in line
     assert _calls(tmp_path / "calls.log") == []
     assert not work.exists()
+
+
+def test_build_script_passes_the_pip_index_and_the_cpu_variant(
+    tmp_path: Path, repo_copy: Path
+) -> None:
+    cert = tmp_path / "ca.pem"
+    cert.write_text("-----BEGIN CERTIFICATE-----\n")
+    env = _shim_env(tmp_path, PIP_INDEX_URL="https://index.invalid/simple", PIP_CERT=str(cert))
+    result = subprocess.run(
+        ["bash", str(repo_copy / "containers" / "build.sh"), "--cpu", "--no-sif"],
+        env={**env, "FEDHEX_CACHE": str(tmp_path / "cache")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    info, inspect, _, build = _calls(tmp_path / "calls.log")
+    assert info == ["docker", "info"]
+    # The Debian base is already in the engine (the shim says every image exists): not rebuilt.
+    assert inspect == [
+        "docker",
+        "image",
+        "inspect",
+        "localhost/fedhex-base:debian-bookworm-minbase",
+    ]
+    args = " ".join(build)
+    for arg in (
+        "--build-arg BASE_IMAGE=localhost/fedhex-base:debian-bookworm-minbase",
+        "--build-arg RUNTIME_IMAGE=localhost/fedhex-base:debian-bookworm-minbase",
+        "--build-arg PYTHON=python3.11 --build-arg TF_EXTRA= --build-arg HOROVOD_GPU_OPERATIONS=",
+        "--build-arg PIP_INDEX_URL=https://index.invalid/simple",
+        f"--secret id=pip_cert,src={cert}",
+        "-t localhost/fedhex-hpc:9.8.7-cpu -",
+    ):
+        assert arg in args
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--engine", "rkt"], "--engine rkt: expected docker or podman"),
+        (["--engine"], "--engine needs docker or podman"),
+    ],
+)
+def test_build_script_rejects_an_unknown_engine(
+    tmp_path: Path, repo_copy: Path, args: list[str], message: str
+) -> None:
+    result = subprocess.run(
+        ["bash", str(repo_copy / "containers" / "build.sh"), *args],
+        env=_shim_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert message in result.stderr.splitlines()[-1]
+    assert _calls(tmp_path / "calls.log") == []
+
+
+# --- jobs/train_lhco.sh: bad container settings ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"FEDHEX_CONTAINER": "rkt"}, "FEDHEX_CONTAINER=rkt: expected apptainer, podman or docker"),
+        ({"FEDHEX_CONTAINER": "podman", "FEDHEX_IMAGE": ""}, "FEDHEX_CONTAINER=podman is set"),
+    ],
+)
+def test_job_script_rejects_bad_container_settings(
+    tmp_path: Path, env: dict[str, str], message: str
+) -> None:
+    work = tmp_path / "work"
+    env = {"FEDHEX_IMAGE": str(tmp_path / "x.sif"), **env}
+    run_env = _shim_env(tmp_path, FEDHEX_WORK=str(work), **SMALL_JOB, **env)
+    result = subprocess.run(
+        ["bash", str(JOB)], env=run_env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert message in line
+    assert not work.exists()
+
+
+# --- the CPU image, built and run with podman ------------------------------------------------
+
+
+def _podman_env() -> dict[str, str]:
+    """The environment for podman here: containers/podman.conf (root without systemd)."""
+    return {**os.environ, "CONTAINERS_CONF": str(PODMAN_CONF)}
+
+
+def _podman_works() -> bool:
+    if os.geteuid() != 0 or shutil.which("podman") is None:
+        return False
+    info = subprocess.run(
+        ["podman", "info"], env=_podman_env(), capture_output=True, text=True, timeout=120
+    )
+    return info.returncode == 0
+
+
+@pytest.fixture(scope="session")
+def cpu_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The CPU image, built once per session by build.sh (podman, cached base and wheels)."""
+    require(_podman_works(), "podman as root (Debian podman, runc; make test installs them)")
+    log = tmp_path_factory.mktemp("image") / "build.log"
+    started = time.monotonic()
+    with log.open("w") as out:
+        result = subprocess.run(
+            ["bash", str(BUILD_SH), "--cpu", "--engine", "podman", "--no-sif"],
+            env=_podman_env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=2400,
+        )
+    lines = log.read_text().splitlines()
+    assert result.returncode == 0, "\n".join(lines[-40:])
+    print(f"CPU image built in {time.monotonic() - started:.0f} s")
+    version = _pyproject()["project"]["version"]
+    yield f"localhost/fedhex-hpc:{version}-cpu"
+
+
+def _podman_run(
+    image: str, work: Path, *argv: str, user: str | None = None, timeout: int = 900
+) -> subprocess.CompletedProcess:
+    """``argv`` in the image as ``user`` (default: the caller), ``work`` bound at its path."""
+    user = user or f"{os.getuid()}:{os.getgid()}"
+    return subprocess.run(
+        ["podman", "run", "--rm", "--network", "none", "--user", user,
+         "-v", f"{work}:{work}", "-w", str(work), image, *argv],
+        env=_podman_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )  # fmt: skip
+
+
+def _owners(folder: Path) -> set[tuple[int, int]]:
+    """The (uid, gid) of every file and folder below ``folder``."""
+    return {(p.stat().st_uid, p.stat().st_gid) for p in folder.rglob("*")}
+
+
+def test_cpu_image_doctor_knows_it_runs_in_podman(cpu_image: str, tmp_path: Path) -> None:
+    result = _podman_run(cpu_image, tmp_path, "fedhex", "doctor", "--json", timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    checks = {check["name"]: check for check in json.loads(result.stdout)}
+    assert checks["container"]["detail"] == "inside podman"
+    variant = _podman_run(cpu_image, tmp_path, "printenv", "FEDHEX_IMAGE_VARIANT")
+    assert variant.stdout.strip() == "cpu"
+
+
+def test_cpu_image_trains_samples_and_evaluates(cpu_image: str, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    small = ["--set", "train.max_epochs=2", "--set", "data.n_train=2048", "--set", "data.n_val=512"]
+    steps = [
+        ["fedhex", "train", "demo/dim2_small", "--run-dir", str(run), "--no-evaluate", *small],
+        ["fedhex", "sample", str(run), "-n", "500", "-o", str(run / "samples.h5")],
+        ["fedhex", "evaluate", str(run)],
+    ]
+    for argv in steps:
+        result = _podman_run(cpu_image, tmp_path, *argv)
+        assert result.returncode == 0, f"{argv}: {result.stdout[-3000:]}{result.stderr[-3000:]}"
+    for name in ("config.yaml", "history.csv", "status.json", "metrics.json", "samples.h5"):
+        assert (run / name).is_file(), name
+    assert json.loads((run / "status.json").read_text())["state"] == "done"
+    assert _owners(tmp_path) == {(os.getuid(), os.getgid())}
+
+
+def test_cpu_image_writes_as_a_non_root_user(cpu_image: str, tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    os.chown(work, 1000, 1000)
+    argv = ["fedhex", "data", "generate", "features", "-o", str(work / "out"), "-n", "500"]
+    result = _podman_run(cpu_image, work, *argv, user="1000:1000")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert _owners(work) == {(1000, 1000)}
+
+
+def test_cpu_image_trains_with_two_horovod_ranks(cpu_image: str, tmp_path: Path) -> None:
+    run = tmp_path / "hvd"
+    mpi = ["mpirun", "-np", "2", "--oversubscribe", "--bind-to", "none"]
+    if os.getuid() == 0:
+        mpi.append("--allow-run-as-root")
+    train = ["fedhex", "train", "demo/dim2_small", "--run-dir", str(run), "--no-evaluate"]
+    sets = ["train.distributed=horovod", "train.max_epochs=2", "train.threads=1"]
+    sets += ["data.n_train=2048", "data.n_val=512"]
+    argv = [*mpi, *train, *(arg for item in sets for arg in ("--set", item))]
+    result = _podman_run(cpu_image, tmp_path, *argv)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    status = json.loads((run / "status.json").read_text())
+    assert (status["state"], status["ranks"]) == ("done", 2)
+    assert len((run / "history.csv").read_text().splitlines()) == 3  # header + 2 epochs
+    assert _owners(tmp_path) == {(os.getuid(), os.getgid())}
+
+
+def test_job_script_runs_in_podman(cpu_image: str, tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    env = {**_podman_env(), **SMALL_JOB, "FEDHEX_WORK": str(work)}
+    env |= {"FEDHEX_CONTAINER": "podman", "FEDHEX_IMAGE": cpu_image}
+    result = subprocess.run(
+        ["bash", str(JOB)], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=1800
+    )
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
+    assert re.search(r"training: +podman run --rm", result.stdout), result.stdout
+    run = work / "run"
+    for name in ("config.yaml", "history.csv", "metrics.json", "samples_signal_region.h5"):
+        assert (run / name).is_file(), name
+    assert (work / "dataset" / "manifest.json").is_file()
+    assert _owners(tmp_path) == {(os.getuid(), os.getgid())}
+
+
+@pytest.mark.parametrize("bad", ["image", "work"])
+def test_job_script_in_podman_rejects_bad_input(cpu_image: str, tmp_path: Path, bad: str) -> None:
+    work = tmp_path / "work"
+    env = {**_podman_env(), **SMALL_JOB, "FEDHEX_WORK": str(work), "FEDHEX_CONTAINER": "podman"}
+    env["FEDHEX_IMAGE"] = cpu_image
+    if bad == "image":
+        env["FEDHEX_IMAGE"] = "localhost/fedhex-hpc:no-such-tag"
+        message = "FEDHEX_IMAGE=localhost/fedhex-hpc:no-such-tag is not an image of podman"
+    else:
+        # Owned by someone else: the caller can write on the host only as root, and the
+        # container's root cannot without CAP_DAC_OVERRIDE.
+        work.mkdir()
+        os.chown(work, 1000, 1000)
+        work.chmod(0o755)
+        env["FEDHEX_CONTAINER_OPTS"] = "--cap-drop=DAC_OVERRIDE"
+        message = f"FEDHEX_WORK={work} is not writable inside the container"
+    result = subprocess.run(
+        ["bash", str(JOB)], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert message in line
+    assert not (work / "run").exists()
+
+
+# --- site profiles: the container runtime of sweep and study jobs ----------------------------
+
+
+def _profile(tmp_path: Path, **container: object) -> Path:
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump({"slurm": {"gpus_per_task": 1}, "container": container}))
+    return path
+
+
+def test_profile_rejects_an_unknown_runtime(tmp_path: Path) -> None:
+    path = _profile(tmp_path, image="x", runtime="rkt")
+    with pytest.raises(ConfigError, match=r"container\.runtime rkt: expected one of apptainer"):
+        load_profile(path)
+
+
+def test_profile_rejects_a_missing_podman_image(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    require(_podman_works(), "podman as root (Debian podman, runc; make test installs them)")
+    monkeypatch.setenv("CONTAINERS_CONF", str(PODMAN_CONF))
+    path = _profile(tmp_path, image="localhost/fedhex-hpc:no-such-tag", runtime="podman")
+    with pytest.raises(ConfigError, match=r"container\.image .*no-such-tag is not an image"):
+        load_profile(path)
+
+
+def test_profile_runs_slurm_tasks_in_podman(cpu_image: str, tmp_path: Path) -> None:
+    folder = (tmp_path / "sweep").resolve()
+    folder.mkdir()
+    profile = load_profile(_profile(tmp_path, image=cpu_image, runtime="podman"), False)
+    work = Workload(
+        folder, [0, 1], ["sweep", "run", str(folder)], ["sweep", "collect", str(folder)]
+    )
+    SlurmScheduler().submit(work, profile, dry_run=True)
+    script = (folder / "submit" / "slurm_array.sh").read_text()
+    assert f"-v {folder}:{folder} -w {folder}" in script
+    assert f"nvidia.com/gpu=all {cpu_image} fedhex sweep run {folder}" in script
+    # The same command, without the GPU (none here), runs for real and writes as the caller.
+    profile.slurm.gpus_per_task = 0
+    argv = [*fedhex_command(profile, folder), "data", "generate", "features"]
+    result = subprocess.run(
+        [*argv, "-o", str(folder / "gen"), "-n", "300"],
+        env=_podman_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert _owners(folder / "gen") == {(os.getuid(), os.getgid())}

@@ -100,11 +100,13 @@ def _visible_gpus() -> list[str]:
 
 
 def _container_kind(env: Mapping[str, str]) -> str | None:
-    """``apptainer``, ``singularity`` or ``docker`` when running inside one, else None."""
+    """``apptainer``, ``singularity``, ``docker`` or ``podman`` when inside one, else None."""
     if env.get("APPTAINER_CONTAINER"):
         return "apptainer"
     if env.get("SINGULARITY_CONTAINER"):
         return "singularity"
     if Path("/.dockerenv").exists():
         return "docker"
+    if Path("/run/.containerenv").exists():
+        return "podman"
     return None

@@ -160,7 +160,7 @@ def check_image(image: Path) -> Check:
 
 
 def check_container(env: Mapping[str, str] = os.environ) -> Check:
-    """Whether this process runs inside a container (Apptainer, Singularity, Docker).
+    """Whether this process runs inside a container (Apptainer, Singularity, Docker, podman).
 
     Args:
         env: Environment holding ``APPTAINER_CONTAINER`` / ``SINGULARITY_CONTAINER``.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 import subprocess
@@ -68,11 +69,38 @@ def render(template: str, out: Path, **values: str) -> Path:
     return out
 
 
-def fedhex_command(profile: SiteProfile) -> list[str]:
-    """``fedhex`` in the installed environment, or inside the profile's container."""
-    if profile.container.image:
-        return ["apptainer", "exec", "--nv", profile.container.image, "fedhex"]
-    return [shutil.which("fedhex") or "fedhex"]
+def fedhex_command(profile: SiteProfile, folder: Path | None = None) -> list[str]:
+    """``fedhex`` in the installed environment, or inside the profile's container.
+
+    Args:
+        profile: The site profile; its ``container`` section picks the image and runtime.
+        folder: The job's folder: podman and docker bind it (and the profile's ``binds``) at
+            the same path and start in it. Apptainer binds what the site configures.
+
+    Returns:
+        The argv prefix: Apptainer runs ``apptainer exec --nv IMAGE fedhex``; podman and docker
+        ``run --rm`` as the calling user with host network and IPC (as podman-hpc does), the
+        task's Slurm and PMIx variables (podman), and the GPUs when the profile requests any.
+    """
+    container = profile.container
+    if not container.image:
+        return [shutil.which("fedhex") or "fedhex"]
+    if container.runtime == "apptainer":
+        return ["apptainer", "exec", "--nv", container.image, "fedhex"]
+    argv = [container.runtime, "run", "--rm", "--network", "host", "--ipc", "host"]
+    argv += ["--user", f"{os.getuid()}:{os.getgid()}"]
+    folders = [str(folder)] if folder else []
+    for bind in dict.fromkeys([*folders, *container.binds]):
+        argv += ["-v", f"{bind}:{bind}"]
+    argv += ["-w", str(folder)] if folder else []
+    if container.runtime == "podman":
+        argv += ["-e", "SLURM_*", "-e", "PMIX_*", "-e", "OMPI_*", "-e", "FEDHEX_*"]
+    else:
+        argv += ["-e", "FEDHEX_TASK_ID"]
+    if profile.slurm.gpus_per_task or profile.condor.request_gpus:
+        gpus = ["--device", "nvidia.com/gpu=all"] if container.runtime == "podman" else []
+        argv += gpus or ["--gpus", "all"]
+    return [*argv, container.image, "fedhex"]
 
 
 def call(argv: list[str], cwd: Path | None = None) -> str:

@@ -68,7 +68,7 @@ class CondorScheduler:
         Each job gets its task id as ``FEDHEX_TASK_ID`` from the queued item.
         """
         sweep = work.folder
-        fedhex = fedhex_command(profile)
+        fedhex = fedhex_command(profile, sweep)
         executable = shutil.which(fedhex[0]) or fedhex[0]
         condor = profile.condor
         (sweep / "logs").mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,17 @@ from fedhex_hpc.config import parse_section
 from fedhex_hpc.errors import ConfigError
 from fedhex_hpc.resources import resolve
 
-__all__ = ["CondorProfile", "ContainerProfile", "SiteProfile", "SlurmProfile", "load_profile"]
+__all__ = [
+    "RUNTIMES",
+    "CondorProfile",
+    "ContainerProfile",
+    "SiteProfile",
+    "SlurmProfile",
+    "load_profile",
+]
+
+# Container runtimes a profile (and jobs/train_lhco.sh, as FEDHEX_CONTAINER) can name.
+RUNTIMES = ("apptainer", "podman", "docker")
 
 
 @dataclass
@@ -42,9 +54,15 @@ class CondorProfile:
 
 @dataclass
 class ContainerProfile:
-    """The Apptainer image every task runs in (empty: the installed environment)."""
+    """The image every task runs in (empty: the installed environment) and its runtime.
+
+    ``image`` is a ``.sif`` file for Apptainer, an image name for podman and docker; ``binds``
+    are more folders that podman and docker bind at the same path (the job's folder always is).
+    """
 
     image: str = ""
+    runtime: str = "apptainer"
+    binds: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -61,8 +79,9 @@ def load_profile(path: str | Path | None, check_image: bool = True) -> SiteProfi
     """Read and validate a site profile (defaults without one).
 
     Raises:
-        ConfigError: unknown keys, wrong types, or a container image that does not
-            exist (checked before anything is submitted).
+        ConfigError: unknown keys, wrong types, an unknown container runtime, or a
+            container runtime or image that does not exist (checked before anything is
+            submitted).
     """
     if not path:
         return SiteProfile()
@@ -72,7 +91,27 @@ def load_profile(path: str | Path | None, check_image: bool = True) -> SiteProfi
         profile = parse_section(SiteProfile, raw, "")
     except ConfigError as exc:
         raise ConfigError(f"{path}: {str(exc).removeprefix('config error: ')}") from None
-    image = profile.container.image
-    if check_image and image and not Path(image).is_file():
-        raise ConfigError(f"{path}: container.image {image} does not exist")
+    container = profile.container
+    if container.runtime not in RUNTIMES:
+        raise ConfigError(
+            f"{path}: container.runtime {container.runtime}: expected one of {', '.join(RUNTIMES)}"
+        )
+    if check_image and container.image:
+        _check_image(path, container)
     return profile
+
+
+def _check_image(path: Path, container: ContainerProfile) -> None:
+    """The profile's runtime is on PATH and has its image; else a ConfigError naming the key."""
+    runtime, image = container.runtime, container.image
+    if runtime == "apptainer":
+        if not Path(image).is_file():
+            raise ConfigError(f"{path}: container.image {image} does not exist")
+        return
+    if shutil.which(runtime) is None:
+        raise ConfigError(f"{path}: container.runtime {runtime} is not on PATH")
+    inspect = subprocess.run(
+        [runtime, "image", "inspect", image], capture_output=True, text=True, timeout=120
+    )
+    if inspect.returncode != 0:
+        raise ConfigError(f"{path}: container.image {image} is not an image of {runtime}")

@@ -36,7 +36,7 @@ class SlurmScheduler:
             [f"#SBATCH --gpus-per-task={slurm.gpus_per_task}"] if slurm.gpus_per_task else []
         )
         directives += [f"#SBATCH {d}" for d in slurm.extra_directives]
-        fedhex = fedhex_command(profile)
+        fedhex = fedhex_command(profile, sweep)
         values = {
             "job_name": f"fedhex-{sweep.name}",
             "sweep": str(sweep),
