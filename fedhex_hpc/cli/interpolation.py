@@ -1,4 +1,8 @@
-"""``fedhex interpolation ...``: conditional flows judged at held-out label points."""
+"""``fedhex interpolation ...``: conditional flows judged at held-out label points.
+
+Planned folders run and collect with the commands every study has (``fedhex
+submit``, ``task``, ``status``, ``retry``, ``collect``).
+"""
 
 from __future__ import annotations
 
@@ -12,23 +16,6 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     from fedhex_hpc.studies.interpolation.study import plan_study
 
     print(plan_study(args.spec, args.output, small=args.small, dataset=args.dataset))
-    return 0
-
-
-def _cmd_run(args: argparse.Namespace) -> int:
-    from fedhex_hpc.studies.base import resolve_task_id
-    from fedhex_hpc.studies.interpolation.kind import InterpolationKind
-    from fedhex_hpc.studies.interpolation.study import run_fold
-
-    result = run_fold(args.study, resolve_task_id(args.task), args.force)
-    print(InterpolationKind().summary_line(result))
-    return 0
-
-
-def _cmd_collect(args: argparse.Namespace) -> int:
-    from fedhex_hpc.studies.interpolation.collect import collect
-
-    print(collect(args.study))
     return 0
 
 
@@ -50,14 +37,6 @@ def add_interpolation_commands(sub: argparse._SubParsersAction) -> None:
     plan.add_argument("--small", action="store_true")
     plan.add_argument("--dataset", type=Path, default=None, help="dataset folder to use")
     plan.set_defaults(func=_cmd_plan)
-    run = commands.add_parser("run", help="train and judge one fold (default: the array index)")
-    run.add_argument("study")
-    run.add_argument("--task", type=int, default=None)
-    run.add_argument("--force", action="store_true")
-    run.set_defaults(func=_cmd_run)
-    collect = commands.add_parser("collect", help="per-point table, summary and plots")
-    collect.add_argument("study")
-    collect.set_defaults(func=_cmd_collect)
     grid = commands.add_parser(
         "root-grid", help="write SYNTHETIC FEDHEX-like ROOT files, one per (m_Phi, m_omega)"
     )

@@ -90,13 +90,12 @@ def _target_data(spec: DataSpec, seed: int) -> LabelledData:
     target = get_target(spec.target)
     if not target.cond_dim:
         raise ConfigError(f"data.target {spec.target} is unconditional; it has no label points")
-    if spec.labels and list(spec.labels) != target.condition_names:
+    missing = [n for n in spec.labels if n not in target.condition_names]
+    if missing or (spec.labels and list(spec.labels) != target.condition_names):
+        what = f"has no label column {missing[0]!r}" if missing else "needs data.labels in order"
         raise DataError(
-            f"data.labels: target {spec.target} has no label column "
-            f"{next(n for n in spec.labels if n not in target.condition_names)!r}"
-            f"; its conditions: {', '.join(target.condition_names)}"
-            if any(n not in target.condition_names for n in spec.labels)
-            else f"data.labels must be the target's conditions {target.condition_names}"
+            f"data.labels: target {spec.target} {what}; its conditions: "
+            f"{', '.join(target.condition_names)}"
         )
     points = np.asarray(target.train_conditions, dtype=np.float64)
     extra = getattr(target, "heldout_masses", None)
