@@ -127,7 +127,6 @@ def _dataset_data(spec: DataSpec, seed: int) -> LabelledData:
         features=features,
         conditions=labels,
         weight="",
-        memory_budget_mb=0,
     )
     view = DatasetView(cfg)
     loaded = {s: view.load(s) for s in _SPLITS if manifest.shards_of(s, [])}
