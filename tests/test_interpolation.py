@@ -338,6 +338,25 @@ def test_root_folder_without_the_tree_names_the_file(tmp_path):
     assert "other.root" in message and "no tree 'Events'" in message
 
 
+def test_label_branch_missing_from_the_root_files_names_the_branch(tmp_path):
+    write_root_grid(tmp_path / "root", n_events=20, phi_masses=[1000.0], omega_masses=[0.5])
+    message = one_line_error(
+        "data",
+        "convert",
+        "root",
+        str(tmp_path / "root"),
+        "--tree",
+        "Events",
+        "--feature",
+        "phi=CBL_RecoPhi_mass",
+        "--condition",
+        "m_rho=GenRho_mass[0]",
+        "-o",
+        str(tmp_path / "out"),
+    )
+    assert "Phi1000_omega0.5.root" in message and "unknown branch 'GenRho_mass'" in message
+
+
 def test_root_study_plans_with_dropped_points_and_refuses_bad_points(root_dataset, tmp_path):
     spec = write_spec(
         tmp_path,
@@ -474,3 +493,14 @@ def test_leave_one_out_folds_as_a_slurm_job_array(slurm_cluster, tmp_path):
     ]
     assert table.set_index(["fold", "method"]).loc[(0, "flow"), "extrapolation"]
     assert (study / "plots" / "map.png").is_file()
+
+
+def test_bundled_line_study_runs_its_small_variant(tmp_path):
+    study = tmp_path / "line"
+    run_cli("interpolation", "plan", "interp_line", "--small", "-o", str(study))
+    out = run_cli("submit", str(study), "--scheduler", "local", "--jobs", "1").stdout
+    assert "3 held-out points (0 outside" in out
+    table = pd.read_csv(study / "points.csv")
+    assert sorted(set(table["role"])) == ["control", "heldout"] and len(table) == 15
+    assert table["kl"].notna().sum() == 5  # the flow's, at every judged point
+    assert (study / "plots" / "vs_label.pdf").is_file()
