@@ -114,7 +114,8 @@ def draw_map(meta: dict, table: pd.DataFrame, path: Path) -> list[Path]:
     fig = Figure(figsize=(11, 9), layout="constrained")
     for ax, (column, method, title) in zip(fig.subplots(2, 2).ravel(), MAP_METRICS, strict=True):
         _scatter(fig, ax, meta, table[table["method"] == method], column, title)
-    fig.axes[0].legend(fontsize=7, loc="best")
+    handles, names = fig.axes[0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="outside lower center", ncols=3, fontsize=8)
     fig.suptitle("red outline: outside the training points' convex hull (extrapolation)")
     return save_figure(fig, path)
 
