@@ -13,12 +13,15 @@ from pathlib import Path
 
 from fedhex_hpc.errors import ConfigError
 from fedhex_hpc.studies.base import MARKER, StudyKind
+from fedhex_hpc.studies.interpolation.kind import InterpolationKind
 from fedhex_hpc.studies.mixlearn.kind import MixlearnKind
 from fedhex_hpc.studies.sweep.kind import SweepKind
 
 __all__ = ["KINDS", "open_study"]
 
-KINDS: dict[str, StudyKind] = {kind.name: kind for kind in (SweepKind(), MixlearnKind())}
+KINDS: dict[str, StudyKind] = {
+    kind.name: kind for kind in (SweepKind(), MixlearnKind(), InterpolationKind())
+}
 
 
 def open_study(path: str | Path) -> StudyKind:
