@@ -34,6 +34,7 @@ STREAMS: dict[str, int] = {
     "mixlearn_pools": 101,  # per class and pool: synthetic events
     "mixlearn_subsets": 102,  # per model and part: event subsets of a plan row
     "mixlearn_classifier": 103,  # per model: the row's classifier
+    "toys": 111,  # per truth point and toy: event count and events of a pseudo-experiment
 }
 
 
