@@ -366,7 +366,7 @@ def test_toys_plan_run_locally_and_collect(tmp_path):
 
 
 def test_coverage_of_the_exact_fit_is_inside_its_band(tmp_path):
-    """150 seeded toys of 400 events at one held-out mass, fitted with the exact density.
+    """120 seeded toys of 300 events at one held-out mass, fitted with the exact density.
 
     The toys are seeded, so the outcome is fixed; the check is the one the README
     table applies: the nominal coverage inside the 95% Clopper–Pearson interval.
@@ -380,17 +380,17 @@ def test_coverage_of_the_exact_fit_is_inside_its_band(tmp_path):
         toys_spec(
             tmp_path,
             truths=[174.0],
-            toys=150,
-            block=150,
-            events=400,
-            fits={"exact": exact_spec(events=400.0)},
+            toys=120,
+            block=120,
+            events=300,
+            fits={"exact": exact_spec(events=300.0)},
         ),
         study,
     )
     KINDS["toys"].run(study, 0, force=False)
     collect(study)
     (row,) = pd.read_csv(study / "summary.csv").to_dict("records")
-    assert row["valid"] == 150
+    assert row["valid"] == 120
     for key in ("minos_68_ok", "minos_95_ok", "profile_68_ok", "profile_95_ok"):
         assert row[key], (key, row)
     assert 0.85 < row["pull_width"] < 1.15 and abs(row["pull_mean"]) < 0.25
@@ -422,6 +422,45 @@ def test_flow_fit_toys_compare_with_the_exact_fit(tmp_path, flow_run):
     assert np.isfinite(summary.loc[summary["fit"] == "flow", "vs_reference_rms"]).all()
 
 
+def test_toys_from_held_out_simulation_use_disjoint_rows(tmp_path):
+    from fedhex_hpc.studies.registry import KINDS
+    from fedhex_hpc.studies.toys import ToysFolder, plan_study
+
+    x = np.concatenate([events(171.0, 1500, 13), events(177.0, 1500, 14)])
+    truth = np.repeat([171.0, 177.0], 1500)
+    write_events(tmp_path / "heldout.npz", x, mass_true=truth)
+    spec = toys_spec(
+        tmp_path,
+        truths=[177.0],
+        toys=4,
+        block=2,
+        events=300,
+        poisson=False,
+        generate={"file": "heldout.npz", "truth_column": "mass_true"},
+    )
+    study = tmp_path / "study"
+    plan_study(spec, study)
+    for task in (0, 1):
+        KINDS["toys"].run(study, task, force=False)
+    folder = ToysFolder(study)
+    fits = [toy["fits"]["exact"] for t in (0, 1) for toy in folder.result(t)["toys"]]
+    assert [f["events"] for f in fits] == [300] * 4
+    assert len({round(f["value"], 9) for f in fits}) == 4  # four different event sets
+    assert all(abs(f["value"] - 177.0) < 5 * f["error"] for f in fits)
+    too_many = toys_spec(
+        tmp_path,
+        truths=[177.0],
+        toys=6,
+        block=6,
+        events=300,
+        poisson=False,
+        generate={"file": "heldout.npz", "truth_column": "mass_true"},
+    )
+    plan_study(too_many, tmp_path / "study2")
+    with pytest.raises(DataError, match="1500 rows"):
+        KINDS["toys"].run(tmp_path / "study2", 0, force=False)
+
+
 def test_a_study_with_an_untrained_flow_names_the_flows_command(tmp_path, capsys):
     spec = toys_spec(tmp_path, flows={"gauss": small_raw(data={"target": TARGET})})
     study = tmp_path / "study"
@@ -437,3 +476,15 @@ def test_bundled_toy_specs_load_with_their_small_variants():
     assert spec.truths == [171.0, 177.0] and flow_config(spec, "gauss").train.max_epochs == 3
     full = load_spec("infer_gauss_exp_bkg_exact")
     assert full.toys == 500 and full.truths == [168.0, 171.0, 174.0, 177.0]
+
+
+def test_toys_as_a_slurm_job_array(slurm_cluster, tmp_path):
+    from .test_slurm_jobs import submit_and_wait
+
+    study = tmp_path / "study"
+    spec = toys_spec(tmp_path, truths=[174.0], toys=4, block=2, events=300)
+    run_cli("infer", "toys", "plan", str(spec), "-o", str(study))
+    array_id = submit_and_wait(slurm_cluster, study)
+    summary = pd.read_csv(study / "summary.csv")
+    assert summary["valid"].tolist() == [4]
+    assert len(list((study / "logs").glob(f"{array_id}_*.out"))) == 2
