@@ -152,6 +152,20 @@ def test_binned_fit_agrees_with_the_unbinned_fit():
     assert b["error"] == pytest.approx(a["error"], rel=0.15)
 
 
+def test_two_process_fit_recovers_signal_strength_and_mass():
+    from fedhex_hpc.studies.toys.spec import load_spec
+
+    fits = load_spec("infer_gauss_exp_bkg_2proc").fits
+    model = model_of({**fits["exact"], "name": "two"})
+    assert model.kinds == ["condition", "rate", "rate"]  # mass, mu, nb
+    result = fit(NLL(model, events(174.0, 1000, 15)), model)
+    for name, truth in (("mass", 174.0), ("mu", 1.0), ("nb", 1.0)):
+        info = result["parameters"][name]
+        assert abs(info["value"] - truth) < 3 * info["error"], name
+        assert info["minos"]["valid"], name
+    assert result["correlations"][1][2] < 0  # signal and background yields anticorrelate
+
+
 def test_minos_and_scan_intervals_agree():
     model = model_of(exact_spec())
     nll = NLL(model, events(177.0, 1000, 6))

@@ -51,7 +51,6 @@ __all__ = [
     "load_model_spec",
 ]
 
-KINDS = ("condition", "rate", "nuisance")
 _NUISANCE_LIMITS = (-5.0, 5.0)
 
 
@@ -171,7 +170,11 @@ def load_model_spec(path: str | Path) -> tuple[ModelSpec, Path]:
 def _density(spec: ProcessSpec, where: str, base: Path, cache: dict) -> Density:
     if bool(spec.flow) == bool(spec.target):
         raise ConfigError(f"{where}: give exactly one of flow (a run folder) or target")
-    key = ("flow", str((base / spec.flow).resolve())) if spec.flow else ("target", spec.target)
+    key = (
+        ("flow", str((base / spec.flow).resolve()))
+        if spec.flow
+        else ("target", spec.target, repr(sorted(spec.target_params.items())))
+    )
     if key not in cache:
         if spec.flow:
             cache[key] = FlowDensity.open(base / spec.flow)
@@ -186,8 +189,7 @@ def _density(spec: ProcessSpec, where: str, base: Path, cache: dict) -> Density:
 class _Builder:
     """Collects the parameters as the processes name them."""
 
-    def __init__(self, spec: ModelSpec) -> None:
-        self.spec = spec
+    def __init__(self) -> None:
         self.names: list[str] = []
         self.kinds: list[str] = []
         self.ranges: dict[str, list[tuple[np.ndarray, str]]] = {}
@@ -311,7 +313,7 @@ def build_model(
     """
     if not spec.processes:
         raise ConfigError(f"model {spec.name}: no processes")
-    builder, cache = _Builder(spec), {}
+    builder, cache = _Builder(), {}
     built = [builder.process(n, raw, Path(base), cache) for n, raw in spec.processes.items()]
     features = built[0]["density"].feature_names
     for item in built[1:]:

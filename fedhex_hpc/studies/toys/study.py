@@ -31,8 +31,10 @@ def train_flows(path: str | Path) -> str:
     return "\n".join(lines) or f"{path}: the study trains no flows"
 
 
-def _generator(spec: ToysSpec, folder: ToysFolder) -> tuple[Density | HeldOut, list[str]]:
-    """The toy source and its condition names (none for held-out rows)."""
+def _generator(
+    spec: ToysSpec, folder: ToysFolder, features: list[str]
+) -> tuple[Density | HeldOut, list[str]]:
+    """The toy source and its condition names (none for held-out rows, read as ``features``)."""
     gen: GenerateSpec = spec.generate
     if gen.target:
         density = TargetDensity(gen.target, gen.target_params)
@@ -42,9 +44,8 @@ def _generator(spec: ToysSpec, folder: ToysFolder) -> tuple[Density | HeldOut, l
         return density, density.condition_names
     from fedhex_hpc.data import read_columns
 
-    model = _models(spec, folder)[0][1]
-    columns = read_columns(gen.file, [*model.feature_names, gen.truth_column], gen.key)
-    x = np.stack([columns[n] for n in model.feature_names], axis=1).astype(np.float64)
+    columns = read_columns(gen.file, [*features, gen.truth_column], gen.key)
+    x = np.stack([columns[n] for n in features], axis=1).astype(np.float64)
     return HeldOut(x, np.asarray(columns[gen.truth_column], np.float64), spec.seed), []
 
 
@@ -84,7 +85,7 @@ def run_block(path: str | Path, task_id: int, force: bool = False) -> dict[str, 
 
     def work() -> dict[str, Any]:
         models = _models(spec, folder)
-        generator, cond_names = _generator(spec, folder)
+        generator, cond_names = _generator(spec, folder, models[0][1].feature_names)
         cond = _condition_row(spec, cond_names, task["truth"])
         if isinstance(generator, HeldOut):  # pass over the rows of the earlier blocks' toys
             for toy in range(task["first_toy"]):
