@@ -40,6 +40,7 @@ STREAMS: dict[str, int] = {
     "interp_bootstrap": 114,  # per fold, point and method: bootstrap of the shifts
     "interp_auc": 115,  # per fold, point and method: classifier and permutations
     "root_grid": 121,  # per mass point: synthetic FEDHEX-like ROOT events
+    "toys": 131,  # per truth point and toy: event count and events of a pseudo-experiment
 }
 
 

@@ -25,6 +25,7 @@ LAYERS = {
     "evaluate": 2,
     "classifiers": 2,
     "train": 3,
+    "infer": 3,
     "schedulers": 3,
     "doctor": 3,
     "studies": 4,

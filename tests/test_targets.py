@@ -352,3 +352,24 @@ def test_list_targets() -> None:
 def test_import_does_not_load_tensorflow() -> None:
     code = "import sys, fedhex_hpc.targets; assert 'tensorflow' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
+
+
+def test_gauss_exp_bkg_signal_fraction_splits_peak_and_background() -> None:
+    peak = get_target("cond/gauss_exp_bkg", signal_fraction=1.0)
+    background = get_target("cond/gauss_exp_bkg", signal_fraction=0.0)
+    mixed = get_target("cond/gauss_exp_bkg")
+    x, cond = np.linspace(160, 185, 101)[:, None], np.full((101, 1), 172.0)
+    np.testing.assert_allclose(
+        np.exp(mixed.log_prob(x, cond)),
+        0.3 * np.exp(peak.log_prob(x, cond)) + 0.7 * np.exp(background.log_prob(x, cond)),
+        rtol=1e-12,
+    )
+    for target in (peak, background):
+        integral, _ = integrate.quad(
+            lambda v, t=target: np.exp(t.log_prob([[v]], [[172.0]]))[0], 160, 185, points=[172]
+        )
+        assert integral == pytest.approx(1.0, abs=1e-8)
+    drawn = peak.sample_given(np.full((2000, 1), 172.0), seed=1)
+    assert abs(drawn.mean() - 172.0) < 0.2 and drawn.std() == pytest.approx(1.72, rel=0.1)
+    with pytest.raises(ConfigError, match="signal_fraction must be in"):
+        get_target("cond/gauss_exp_bkg", signal_fraction=1.5)

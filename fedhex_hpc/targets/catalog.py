@@ -139,17 +139,24 @@ def _around_centres(name: str, description: str, centres: np.ndarray) -> tuple[s
 def _gauss_exp_bkg(name: str) -> tuple[str, Factory]:
     """Registry entry for the INNFER peak-on-exponential-background target."""
 
-    def factory() -> Target:
+    def factory(*, signal_fraction: float = 0.3) -> Target:
         masses = np.arange(166.0, 181.0)
+        try:
+            fraction = float(signal_fraction)
+        except (TypeError, ValueError):
+            fraction = math.nan
+        if isinstance(signal_fraction, bool) or not 0.0 <= fraction <= 1.0:
+            raise ConfigError(f"signal_fraction must be in [0, 1], got {signal_fraction!r}")
         return GaussExpBackground(
             name=name,
             description=(
                 "0.3 N(m, (0.01 m)^2) + 0.7 Exp(0.05), both truncated to [160, 185]; "
-                "cond = true mass m"
+                "cond = true mass m (target_params: signal_fraction, default 0.3; 1 is the "
+                "peak alone, 0 the background alone)"
             ),
             low=160.0,
             high=185.0,
-            signal_fraction=0.3,
+            signal_fraction=fraction,
             resolution=0.01,
             slope=0.05,
             train_masses=[m for m in masses if m not in _INNFER_HELDOUT],

@@ -85,7 +85,8 @@ class GaussExpBackground(ConditionalTarget):
     Attributes:
         low: Lower edge of the support.
         high: Upper edge of the support.
-        signal_fraction: Weight ``f`` of the signal peak.
+        signal_fraction: Weight ``f`` of the signal peak (0: the background alone, 1: the
+            peak alone).
         resolution: Relative width ``sigma / m`` of the peak.
         slope: Rate of the exponential background (per unit of ``x``).
         train_masses: Read-only array of masses used by ``sample``.
@@ -112,7 +113,7 @@ class GaussExpBackground(ConditionalTarget):
             description: One-line description.
             low: Lower edge of the support.
             high: Upper edge of the support (above ``low``).
-            signal_fraction: Signal weight, strictly between 0 and 1.
+            signal_fraction: Signal weight in [0, 1].
             resolution: Positive relative peak width.
             slope: Positive background rate.
             train_masses: Masses drawn uniformly by ``sample``.
@@ -121,8 +122,8 @@ class GaussExpBackground(ConditionalTarget):
         Raises:
             ValueError: If a parameter is out of range.
         """
-        if not (high > low and 0.0 < signal_fraction < 1.0 and resolution > 0 and slope > 0):
-            raise ValueError("need high > low, 0 < signal_fraction < 1, resolution, slope > 0")
+        if not (high > low and 0.0 <= signal_fraction <= 1.0 and resolution > 0 and slope > 0):
+            raise ValueError("need high > low, 0 <= signal_fraction <= 1, resolution, slope > 0")
         self.low, self.high = float(low), float(high)
         self.signal_fraction = float(signal_fraction)
         self.resolution, self.slope = float(resolution), float(slope)
@@ -158,9 +159,11 @@ class GaussExpBackground(ConditionalTarget):
 
     def _log_prob(self, x: np.ndarray, cond: np.ndarray | None) -> np.ndarray:
         values = x[:, 0]
+        with np.errstate(divide="ignore"):  # log 0 = -inf for a pure peak or background
+            log_f, log_1mf = np.log(self.signal_fraction), np.log1p(-self.signal_fraction)
         return np.logaddexp(
-            np.log(self.signal_fraction) + truncnorm.logpdf(values, **self._signal(cond)),
-            np.log1p(-self.signal_fraction) + truncexpon.logpdf(values, **self._background()),
+            log_f + truncnorm.logpdf(values, **self._signal(cond)),
+            log_1mf + truncexpon.logpdf(values, **self._background()),
         )
 
     def _sample_given(self, cond: np.ndarray, rng: np.random.Generator) -> np.ndarray:
