@@ -34,13 +34,13 @@ STREAMS: dict[str, int] = {
     "mixlearn_pools": 101,  # per class and pool: synthetic events
     "mixlearn_subsets": 102,  # per model and part: event subsets of a plan row
     "mixlearn_classifier": 103,  # per model: the row's classifier
-    "interp_train": 111,  # per label point: a target's training events
-    "interp_truth": 112,  # per label point: a target's truth events
-    "interp_generated": 113,  # per fold and point: flow events at a judged point
-    "interp_bootstrap": 114,  # per fold, point and method: bootstrap of the shifts
-    "interp_auc": 115,  # per fold, point and method: classifier and permutations
-    "root_grid": 121,  # per mass point: synthetic FEDHEX-like ROOT events
-    "toys": 131,  # per truth point and toy: event count and events of a pseudo-experiment
+    "interp_train": 141,  # per label point: a target's training events
+    "interp_truth": 142,  # per label point: a target's truth events
+    "interp_generated": 143,  # per fold and point: flow events at a judged point
+    "interp_bootstrap": 144,  # per fold, point and method: bootstrap of the shifts
+    "interp_auc": 145,  # per fold, point and method: classifier and permutations
+    "root_grid": 151,  # per mass point: synthetic FEDHEX-like ROOT events
+    "toys": 111,  # per truth point and toy: event count and events of a pseudo-experiment
 }
 
 
