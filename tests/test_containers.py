@@ -47,6 +47,18 @@ SMALL_JOB = {
     "FEDHEX_SET": "flow.n_blocks=2 flow.hidden_units=[16,16] train.batch_size=512",
 }
 
+# A small run of demo/dim2_small inside the image: two short epochs of a small flow.
+SMALL_RUN = (
+    "train.max_epochs=2",
+    "data.n_train=2048",
+    "data.n_val=512",
+    "data.n_test=2000",
+    "flow.n_blocks=2",
+    "flow.hidden_units=[16,16]",
+    "evaluate.n_kl_samples=2000",
+    "evaluate.n_generated=2000",
+)
+
 
 def _tool(name: str) -> str | None:
     """A command from this interpreter's environment (pip-installed linters), else from PATH."""
@@ -471,7 +483,7 @@ def test_cpu_image_doctor_knows_it_runs_in_podman(cpu_image: str, tmp_path: Path
 
 def test_cpu_image_trains_samples_and_evaluates(cpu_image: str, tmp_path: Path) -> None:
     run = tmp_path / "run"
-    small = ["--set", "train.max_epochs=2", "--set", "data.n_train=2048", "--set", "data.n_val=512"]
+    small = [f"--set={item}" for item in SMALL_RUN]
     steps = [
         ["fedhex", "train", "demo/dim2_small", "--run-dir", str(run), "--no-evaluate", *small],
         ["fedhex", "sample", str(run), "-n", "500", "-o", str(run / "samples.h5")],
@@ -502,8 +514,7 @@ def test_cpu_image_trains_with_two_horovod_ranks(cpu_image: str, tmp_path: Path)
     if os.getuid() == 0:
         mpi.append("--allow-run-as-root")
     train = ["fedhex", "train", "demo/dim2_small", "--run-dir", str(run), "--no-evaluate"]
-    sets = ["train.distributed=horovod", "train.max_epochs=2", "train.threads=1"]
-    sets += ["data.n_train=2048", "data.n_val=512"]
+    sets = ["train.distributed=horovod", "train.threads=1", *SMALL_RUN]
     argv = [*mpi, *train, *(arg for item in sets for arg in ("--set", item))]
     result = _podman_run(cpu_image, tmp_path, *argv)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
