@@ -28,3 +28,14 @@ def test_a_run_without_run_json_is_read_as_format_1(tmp_path):
     run = RunDir.create(tmp_path / "run", parse_config(small_raw()))
     run.format_file.unlink()
     assert RunDir.open(run.path).config() == parse_config(small_raw())
+
+
+def test_a_run_directory_that_cannot_be_written_is_a_one_line_error(tmp_path, capsys):
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    config = tmp_path / "c.yaml"
+    config.write_text("train: {max_epochs: 1}\n")
+    assert main(["train", str(config), "--run-dir", str(blocked / "run")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "cannot create the run directory" in error and "Not a directory" in error
+    assert "\n" not in error

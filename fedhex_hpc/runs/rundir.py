@@ -66,7 +66,14 @@ class RunDir:
                 f"{run.path} already holds a run; continue it with --resume {run.path} "
                 "or choose another --run-dir"
             )
-        run.path.mkdir(parents=True, exist_ok=True)
+        try:
+            run.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunDirError(
+                f"cannot create the run directory {run.path}: {exc.strerror}"
+            ) from exc
+        if not os.access(run.path, os.W_OK | os.X_OK):
+            raise RunDirError(f"run directory {run.path} is not writable by this user")
         write_json_atomic(
             run.format_file,
             {"format_version": FORMAT_VERSION, "package_version": fedhex_hpc.__version__},
