@@ -140,10 +140,8 @@ def _judge_point(
     role: str,
     spec: InterpolationSpec,
 ) -> dict[str, Any]:
-    from fedhex_hpc.data import Arrays
     from fedhex_hpc.evaluate.metrics import kl_divergence
     from fedhex_hpc.studies.steps import draw_samples
-    from fedhex_hpc.train import log_prob_batched
 
     fold, seed, training = plan["fold"], spec.seed, plan["training"]
     point = data.points[index]
@@ -165,9 +163,7 @@ def _judge_point(
     if data.target is not None:
         truth_cond = np.repeat(point[None, :], len(truth), 0)
         log_p = data.target.log_prob(truth, truth_cond)
-        log_q = log_prob_batched(
-            model, Arrays(truth.astype(np.float32), truth_cond.astype(np.float32))
-        )
+        log_q = model.log_prob_batched(truth.astype(np.float32), truth_cond.astype(np.float32))
         estimate = kl_divergence(log_p, log_q)
         kl = (estimate.value, estimate.stderr)
     methods = {}
