@@ -33,6 +33,7 @@ __all__ = [
     "config_keys",
     "config_to_dict",
     "load_config",
+    "merge_mappings",
     "parse_config",
     "parse_section",
 ]
@@ -387,3 +388,12 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
             f"to their keys at the top level, got {kind}: {reprlib.repr(raw)}"
         )
     return parse_config(raw, overrides)
+
+
+def merge_mappings(base: dict, over: dict) -> dict:
+    """``base`` with ``over`` laid on top, nested mappings merged key by key."""
+    out = dict(base)
+    for key, value in over.items():
+        both = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = merge_mappings(out[key], value) if both else value
+    return out

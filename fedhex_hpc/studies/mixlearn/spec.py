@@ -33,7 +33,7 @@ from typing import Any
 import yaml
 
 from fedhex_hpc.classifiers.config import ClassifierConfig
-from fedhex_hpc.config import Config, parse_config, parse_section
+from fedhex_hpc.config import Config, merge_mappings, parse_config, parse_section
 from fedhex_hpc.errors import ConfigError
 from fedhex_hpc.resources import is_bundled, resolve
 
@@ -86,18 +86,9 @@ class MixlearnSpec:
     small: SmallSpec = field(default_factory=SmallSpec)
 
 
-def _merged(base: dict, over: dict) -> dict:
-    """``base`` with ``over`` laid on top, mappings merged key by key."""
-    out = dict(base)
-    for key, value in over.items():
-        both = isinstance(value, dict) and isinstance(out.get(key), dict)
-        out[key] = _merged(out[key], value) if both else value
-    return out
-
-
 def flow_config(spec: MixlearnSpec, cls: str) -> Config:
     """The resolved training config of the flow of class ``cls``."""
-    raw = _merged(
+    raw = merge_mappings(
         spec.flows,
         {
             "run": {"name": f"{spec.name}-{cls}", "seed": spec.seed},
@@ -157,7 +148,7 @@ def load_spec(
         parse_section(GridSpec, spec.small.grid, "small.grid")
         parse_section(ClassifierConfig, spec.small.classifier, "small.classifier")
         replaced = {
-            "flows": _merged(raw.get("flows") or {}, spec.small.flows),
+            "flows": merge_mappings(raw.get("flows") or {}, spec.small.flows),
             "grid": {**(raw.get("grid") or {}), **spec.small.grid},
             "classifier": {**(raw.get("classifier") or {}), **spec.small.classifier},
         }

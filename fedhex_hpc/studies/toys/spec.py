@@ -38,7 +38,7 @@ from typing import Any
 
 import yaml
 
-from fedhex_hpc.config import Config, parse_config, parse_section
+from fedhex_hpc.config import Config, merge_mappings, parse_config, parse_section
 from fedhex_hpc.errors import ConfigError
 from fedhex_hpc.infer.model import ModelSpec
 from fedhex_hpc.resources import resolve
@@ -87,14 +87,6 @@ class ToysSpec:
     fits: dict[str, Any] = field(default_factory=dict)
     reference: str = ""
     small: SmallSpec = field(default_factory=SmallSpec)
-
-
-def _merged(base: dict, over: dict) -> dict:
-    out = dict(base)
-    for key, value in over.items():
-        both = isinstance(value, dict) and isinstance(out.get(key), dict)
-        out[key] = _merged(out[key], value) if both else value
-    return out
 
 
 def flow_config(spec: ToysSpec, name: str) -> Config:
@@ -157,7 +149,7 @@ def load_spec(path: str | Path, small: bool = False) -> ToysSpec:
             base = spec.flows[name]
             if isinstance(base, str):
                 base = yaml.safe_load(resolve("config", base).read_text(encoding="utf-8")) or {}
-            spec.flows[name] = _merged(base, over)
+            spec.flows[name] = merge_mappings(base, over)
     if spec.generate.file:
         spec.generate.file = str((path.parent / spec.generate.file).resolve())
     _check(spec, str(path))
