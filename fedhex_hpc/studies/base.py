@@ -26,16 +26,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import yaml
+
 import fedhex_hpc
 from fedhex_hpc.environment import JobEnvironment
 from fedhex_hpc.errors import ConfigError, Preempted
 from fedhex_hpc.io_utils import write_json_atomic
+from fedhex_hpc.resources import resolve
 
 __all__ = [
     "MARKER",
     "STATES",
     "StudyFolder",
     "StudyKind",
+    "read_spec",
     "resolve_task_id",
     "run_task",
     "status_text",
@@ -168,6 +172,22 @@ class StudyKind(Protocol):
     def summary_line(self, result: dict[str, Any]) -> str:
         """One line about a finished task, printed by ``fedhex task``."""
         ...
+
+
+def read_spec(name_or_path: str | Path) -> tuple[Path, dict[str, Any]]:
+    """A study spec (a YAML file or a bundled name) and its top-level mapping.
+
+    Raises:
+        ConfigError: no such file or bundled spec, invalid YAML, or not a mapping.
+    """
+    path = resolve("study", name_or_path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must be a mapping of keys")
+    return path, raw
 
 
 def resolve_task_id(task_id: int | None) -> int:

@@ -45,11 +45,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
 from fedhex_hpc.config import Config, config_to_dict, load_config, parse_config, parse_section
 from fedhex_hpc.errors import ConfigError
 from fedhex_hpc.resources import resolve
+from fedhex_hpc.studies.base import read_spec
 
 __all__ = [
     "DataSpec",
@@ -210,13 +209,7 @@ def load_spec(
         ConfigError: Not YAML, an unknown key (the error lists the valid ones), a
             value out of range, or a spec naming no data or both kinds of data.
     """
-    path = resolve("study", path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {getattr(exc, 'problem', exc)}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path} must be a mapping of keys")
+    path, raw = read_spec(path)
     spec = parse_section(InterpolationSpec, raw, "")
     if small:
         spec = parse_section(InterpolationSpec, _apply_small(raw, spec.small, str(path)), "")

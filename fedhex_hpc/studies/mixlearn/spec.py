@@ -30,12 +30,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from fedhex_hpc.classifiers.config import ClassifierConfig
 from fedhex_hpc.config import Config, merge_mappings, parse_config, parse_section
 from fedhex_hpc.errors import ConfigError
-from fedhex_hpc.resources import is_bundled, resolve
+from fedhex_hpc.resources import is_bundled
+from fedhex_hpc.studies.base import read_spec
 
 __all__ = [
     "CLASSES",
@@ -138,11 +137,7 @@ def load_spec(
         ConfigError: The file is missing or not YAML, a key is unknown (the error
             lists the valid ones), a value is out of range, or no dataset is named.
     """
-    path = resolve("study", path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    path, raw = read_spec(path)
     spec = parse_section(MixlearnSpec, raw, "")
     if small:
         parse_section(GridSpec, spec.small.grid, "small.grid")

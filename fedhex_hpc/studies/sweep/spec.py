@@ -28,8 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from fedhex_hpc.config import (
     Config,
     config_keys,
@@ -41,6 +39,7 @@ from fedhex_hpc.config import (
 from fedhex_hpc.errors import ConfigError
 from fedhex_hpc.evaluate.catalog import METRICS
 from fedhex_hpc.resources import resolve
+from fedhex_hpc.studies.base import read_spec
 
 __all__ = ["SummarySpec", "SweepSpec", "Task", "expand", "load_spec"]
 
@@ -124,8 +123,7 @@ def load_spec(path: str | Path, small: bool = False) -> tuple[SweepSpec, dict]:
     Returns:
         The spec with ``--small`` applied, and the raw YAML.
     """
-    path = resolve("study", path)
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    path, raw = read_spec(path)
     spec = parse_section(SweepSpec, raw, "")
     if small:
         for name in ("set", "grid", "zip"):

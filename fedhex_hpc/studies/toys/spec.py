@@ -42,6 +42,7 @@ from fedhex_hpc.config import Config, merge_mappings, parse_config, parse_sectio
 from fedhex_hpc.errors import ConfigError
 from fedhex_hpc.infer.model import ModelSpec
 from fedhex_hpc.resources import resolve
+from fedhex_hpc.studies.base import read_spec
 
 __all__ = ["GenerateSpec", "ToysSpec", "flow_config", "load_spec"]
 
@@ -132,11 +133,7 @@ def load_spec(path: str | Path, small: bool = False) -> ToysSpec:
     Raises:
         ConfigError: missing file, not YAML, unknown keys or bad values.
     """
-    path = resolve("study", path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    path, raw = read_spec(path)
     spec = parse_section(ToysSpec, raw, "")
     if small:
         tiny = spec.small
