@@ -30,6 +30,7 @@ __all__ = [
     "RunConfig",
     "ScheduleConfig",
     "TrainConfig",
+    "apply_override",
     "config_keys",
     "config_to_dict",
     "load_config",
@@ -270,7 +271,8 @@ def config_to_dict(config: Config) -> dict:
     return dataclasses.asdict(config)
 
 
-def _apply_override(raw: dict, assignment: str) -> None:
+def apply_override(raw: dict, assignment: str) -> None:
+    """Set ``key.path=value`` (value read as YAML) in the nested mapping ``raw``."""
     key, sep, text = assignment.partition("=")
     if not sep or not key:
         raise ConfigError(f"--set expects key.path=value, got {assignment!r}")
@@ -293,7 +295,7 @@ def parse_config(raw: dict | None, overrides: list[str] | tuple[str, ...] = ()) 
     raw = {} if raw is None else dict(raw)
     raw = yaml.safe_load(yaml.safe_dump(raw))  # deep copy of plain data
     for assignment in overrides:
-        _apply_override(raw, assignment)
+        apply_override(raw, assignment)
     config = _build(Config, raw, "")
     _check_consistency(config)
     return config

@@ -2,7 +2,7 @@
 
 Each module registers one group of subcommands: ``runs`` (train, sample,
 evaluate), ``data``, ``studies`` (sweep, submit, task, status, retry, collect),
-``mixlearn``, ``interpolation``, ``infer`` and ``tools`` (doctor, targets).
+``mixlearn``, ``interpolation``, ``infer``, ``lhco`` and ``tools`` (doctor, targets).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from fedhex_hpc import __version__
 from fedhex_hpc.cli.data import add_data_commands
 from fedhex_hpc.cli.infer import add_infer_commands
 from fedhex_hpc.cli.interpolation import add_interpolation_commands
+from fedhex_hpc.cli.lhco import add_lhco_commands
 from fedhex_hpc.cli.mixlearn import add_mixlearn_commands
 from fedhex_hpc.cli.runs import add_run_commands
 from fedhex_hpc.cli.studies import add_study_commands
@@ -42,6 +43,7 @@ def _parser() -> argparse.ArgumentParser:
         add_mixlearn_commands,
         add_interpolation_commands,
         add_infer_commands,
+        add_lhco_commands,
         add_tool_commands,
     ):
         add(sub)

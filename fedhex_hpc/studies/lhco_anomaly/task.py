@@ -1,0 +1,201 @@
+"""One anomaly-detection task: build the method's two classes, train, score the test set.
+
+Per method, the classifier separates (label 1 vs label 0):
+
+* ``cathode``: SR data vs the template sampled from the SB flow;
+* ``idealized``: SR data vs extra simulated SR background;
+* ``supervised``: simulated signal vs simulated SR background;
+* ``cwola``: SR data vs the adjacent mjj strips (classes balanced by weights);
+* ``anode`` takes no classifier: log p_in - log p_out of the SR and SB flows.
+
+Every method is judged on the labelled test set (SIC, AUC, rejection), its closure
+(the score separating held-out events of the method's own background model from
+true SR background: consistent with 0.5 when no signal is injected) and sculpting
+(the mjj shape of true background after score cuts against the one before).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fedhex_hpc.config import parse_section
+from fedhex_hpc.data.sources.lhco import EXTENDED_FEATURES
+from fedhex_hpc.seeding import derive_seed
+from fedhex_hpc.studies.base import run_task
+from fedhex_hpc.studies.lhco_anomaly.folder import LhcoFolder
+from fedhex_hpc.studies.lhco_anomaly.shared import FLOW_FEATURES, GroupSteps, step_seconds
+
+__all__ = ["run_one"]
+
+_COLUMNS = [*EXTENDED_FEATURES, "mjj"]
+#: Per method: (label-1 source, label-0 source) as (dataset, split-suffix) names.
+_CLASSES = {
+    "cathode": ("sr", "template"),
+    "idealized": ("sr", "sim_bkg"),
+    "supervised": ("sim_sig", "sim_bkg"),
+    "cwola": ("sr", "strips"),
+}
+
+
+def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+
+
+class _Task:
+    """The data access and seeds of one task."""
+
+    def __init__(self, folder: LhcoFolder, task_id: int) -> None:
+        self.folder = folder
+        self.task = folder.tasks()[task_id]
+        self.task_id = task_id
+        self.steps = GroupSteps(folder, int(self.task["group"]))
+        self.spec = self.steps.spec
+        self.features = self.task["features"]
+        self.timings: dict[str, float] = {}
+
+    def source(self, name: str, split: str) -> dict[str, np.ndarray]:
+        """Columns of a prepared split, or of a template part."""
+        if name == "template":
+            return self.steps.template(self.features)[split]
+        return self.steps.prepared().columns(name, split, _COLUMNS)
+
+    def inputs(self, columns: dict[str, np.ndarray], part: str) -> np.ndarray:
+        from fedhex_hpc.classifiers import classifier_inputs
+
+        seed = derive_seed(self.steps.seed, "lhco_noise", self.task_id, sum(map(ord, part)))
+        return classifier_inputs(columns, self.features, int(self.task["noise"]), seed)
+
+    def timed(self, name: str, started: float) -> None:
+        self.timings[name] = time.monotonic() - started
+
+
+def _two_classes(task: _Task, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Inputs, labels and balancing-free unit weights of one split of the method's classes."""
+    one, zero = _CLASSES[task.task["method"]]
+    a, b = task.source(one, split), task.source(zero, split)
+    x = np.concatenate([task.inputs(a, f"{split}1"), task.inputs(b, f"{split}0")])
+    y = np.concatenate([np.ones(len(a["mjj"])), np.zeros(len(b["mjj"]))])
+    return x, y, np.ones(len(y))
+
+
+def _reference(task: _Task) -> dict[str, np.ndarray]:
+    """Held-out events of the method's background model (for the closure test)."""
+    method = task.task["method"]
+    if method in ("cathode", "anode"):
+        return task.steps.template(task.features)["holdout"]
+    zero = _CLASSES[method][1]
+    return task.source(zero, "val")
+
+
+def _classifier_scores(task: _Task):
+    from fedhex_hpc.classifiers import train_classifier_ensemble
+    from fedhex_hpc.classifiers.config import NeuralEnsembleConfig, TreeEnsembleConfig
+
+    kind = task.task["classifier"]
+    settings = task.spec.neural if kind == "neural" else task.spec.trees
+    config_cls = NeuralEnsembleConfig if kind == "neural" else TreeEnsembleConfig
+    config = parse_section(config_cls, settings, kind)
+    started = time.monotonic()
+    x_train, y_train, w_train = _two_classes(task, "train")
+    x_val, y_val, w_val = _two_classes(task, "val")
+    task.timed("classifier_data", started)
+    started = time.monotonic()
+    seed = derive_seed(task.steps.seed, "lhco_classifier", task.task_id)
+    model = train_classifier_ensemble(
+        kind, x_train, y_train, w_train, x_val, y_val, w_val, config, seed
+    )
+    task.timed("classifier_train", started)
+    return lambda columns, part: model.score(task.inputs(columns, part))
+
+
+def _anode_scores(task: _Task):
+    from fedhex_hpc.studies.steps.template import anode_scores
+
+    started = time.monotonic()
+    outer = task.steps.flow("outer", task.features)
+    inner = task.steps.flow("inner", task.features)
+    task.timed("flows", started)
+    names = FLOW_FEATURES[task.features]
+
+    def score(columns: dict[str, np.ndarray], part: str) -> np.ndarray:
+        x = np.stack([columns[n] for n in names], axis=1)
+        return anode_scores(inner, outer, x, columns["mjj"])
+
+    return score
+
+
+def _evaluate(task: _Task, score) -> dict[str, Any]:
+    from fedhex_hpc.evaluate.anomaly import closure_auc, sculpting, sic_metrics
+
+    ev = task.spec.evaluation
+    started = time.monotonic()
+    test = task.source("test", "test")
+    scores = score(test, "test")
+    labels = test["label"]
+    metrics = sic_metrics(scores, labels, fpr_min=ev.fpr_min, min_background=ev.min_background)
+    curve = metrics.pop("curve")
+    grid = np.linspace(0.0, 1.0, ev.tpr_points + 1)[1:]
+    fpr = np.interp(grid, curve["tpr"], curve["fpr"])
+    background = labels == 0
+    reference = _reference(task)
+    seed = derive_seed(task.steps.seed, "lhco_closure", task.task_id)
+    closure = closure_auc(
+        score(reference, "reference"), scores[background], n_bootstrap=ev.bootstrap, seed=seed
+    )
+    sculpt = sculpting(
+        test["mjj"][background],
+        scores[background],
+        keep_fractions=ev.keep_fractions,
+        bins=ev.mjj_bins,
+    )
+    task.timed("evaluate", started)
+    return {
+        **metrics,
+        "closure_auc": closure["auc"],
+        "closure_low": closure["low"],
+        "closure_high": closure["high"],
+        "sculpting": sculpt,
+        "curve": {"tpr": grid.tolist(), "fpr": fpr.tolist()},
+    }
+
+
+def _work(task: _Task) -> dict[str, Any]:
+    started = time.monotonic()
+    prepared = task.steps.prepared()
+    task.timed("prepare", started)
+    if task.task["method"] in ("cathode", "anode"):
+        started = time.monotonic()
+        task.steps.template(task.features)
+        task.timed("template", started)
+    score = _anode_scores(task) if task.task["method"] == "anode" else _classifier_scores(task)
+    figures = _evaluate(task, score)
+    summary = prepared.summary()
+    shared = {
+        "prepare": step_seconds(task.steps.prepared_dir()),
+        "outer_flow": step_seconds(task.steps.flow_dir("outer", task.features)),
+        "inner_flow": step_seconds(task.steps.flow_dir("inner", task.features)),
+        "template": step_seconds(task.steps.template_dir(task.features)),
+    }
+    return {
+        **{k: task.task[k] for k in ("method", "classifier", "features", "noise", "seed")},
+        "n_signal": task.task["n_signal"],
+        "s_over_b": summary.get("sr_s_over_b"),
+        **figures,
+        "timings": task.timings,
+        "shared_seconds": shared,
+    }
+
+
+def run_one(path: str | Path, task_id: int, force: bool = False) -> dict[str, Any]:
+    """Run task ``task_id`` of the study in ``path`` (skipped when done unless ``force``).
+
+    The group's shared steps (prepare, flows, template) are built by the first task
+    that needs them and reused; ``force`` reruns only this task's classifier and
+    evaluation.
+    """
+    folder = LhcoFolder(path)
+    return run_task(folder, task_id, lambda: _work(_Task(folder, task_id)), force)
