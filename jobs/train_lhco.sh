@@ -4,58 +4,75 @@
 #SBATCH --ntasks-per-node=2
 #SBATCH --gpus-per-task=1
 #SBATCH --cpus-per-task=4
-#SBATCH --time=04:00:00
+#SBATCH --time=08:00:00
 #SBATCH --signal=B:USR1@300
 #SBATCH --requeue
 #SBATCH --open-mode=append
 #SBATCH --output=%x_%j.out
 #
-# Train the ANODE/CATHODE-style background flow on the LHC Olympics R&D data:
-# convert the high-level features file to a dataset (once), train a conditional
-# MAF of the jet features given mjj on the sidebands with one rank per task
-# (Horovod), evaluate it, and sample it at the signal-region mjj values.
+# The CATHODE anomaly search on the LHC Olympics R&D data for one seed and one
+# injected signal count: prepare the weak-supervision splits -> train the sideband
+# flow with one rank per task (Horovod) -> sample the background template -> train
+# the classifiers -> evaluate on the labelled test set. Ends with the SIC table
+# (summary.md) and plots in the study folder. Each step is skipped when it is done,
+# so a requeued job goes on where it stopped; the flow resumes from its checkpoint.
 #
 #   sbatch jobs/train_lhco.sh                 on a Slurm cluster (from any folder)
 #   sbatch --gpus-per-task=0 jobs/train_lhco.sh   on a cluster without GPUs
 #   bash jobs/train_lhco.sh                   on a workstation: one process
 #
-# Relative paths below are taken from the folder sbatch was called in; the
-# default config is the one bundled with the package, so the script needs no
-# checkout beside it (Slurm runs a copy of it from its spool folder).
+# An S/B scan is a job array over FEDHEX_N_SIGNAL, one study folder per element:
+#   sbatch --array=0-5 --export=ALL,FEDHEX_N_SIGNALS="0 300 500 750 1000 1500" jobs/train_lhco.sh
+# (or plan the whole study with `fedhex lhco plan lhco_anomaly` and `fedhex submit` it).
+#
+# Relative paths below are taken from the folder sbatch was called in; the study
+# spec is the one bundled with the package, so the script needs no checkout beside
+# it (Slurm runs a copy of it from its spool folder).
 #
 # Settings (environment variables, defaults in brackets):
 #   FEDHEX_DATA          events_anomalydetection_v2.features.h5; unset on a
-#                        workstation: a small SYNTHETIC file in that layout is generated
-#   FEDHEX_DATASET       dataset folder [<FEDHEX_WORK>/dataset]
-#   FEDHEX_RUN_DIR       run folder [<FEDHEX_WORK>/run]
+#                        workstation: SYNTHETIC files in the public layouts are generated
+#   FEDHEX_EXTRA         events_anomalydetection_qcd_extra_inneronly_features.h5 (with FEDHEX_DATA)
 #   FEDHEX_WORK          working folder [runs/lhco]
-#   FEDHEX_CONFIG        training config: a YAML file or a bundled name [lhco/anode]
-#   FEDHEX_EPOCHS        maximum epochs [100]
-#   FEDHEX_SET           extra `--set` overrides, space separated (e.g. "train.batch_size=512")
+#   FEDHEX_STUDY         study folder [<FEDHEX_WORK>/study, or .../study-n<N> in an array]
+#   FEDHEX_SPEC          study spec: a YAML file or a bundled name [lhco_anomaly]
+#   FEDHEX_SMALL         1: the spec's small variant [0]
+#   FEDHEX_SEED          seed of the injection, splits and trainings [1]
+#   FEDHEX_N_SIGNAL      signal events injected [1000]; in an array the element's
+#                        entry of FEDHEX_N_SIGNALS (space separated) instead
+#   FEDHEX_CLASSIFIERS   comma separated [trees,neural]
+#   FEDHEX_EPOCHS        the sideband flow's maximum epochs [the spec's: 100]
+#   FEDHEX_SET           extra spec overrides, space separated
+#                        (e.g. "outer_flow.set.train.batch_size=512 trees.n_models=20")
+#   FEDHEX_SYNTHETIC     1: generate SYNTHETIC inputs under Slurm too (tests) [0]
+#   FEDHEX_SYNTHETIC_EVENTS  events in the generated features file [the spec's]
 #   FEDHEX_IMAGE         container image; when set every step runs in it: a .sif file
 #                        (apptainer) or an image name (podman, docker)
 #   FEDHEX_CONTAINER     the runtime for FEDHEX_IMAGE: apptainer, podman or docker
 #                        [apptainer]. apptainer: `apptainer exec --nv`; podman and docker:
 #                        `run --rm` as the calling user with host network and IPC (as
-#                        podman-hpc does), the current, work, dataset, run and data folders
-#                        bound at the same paths, GPUs passed through when nvidia-smi is
-#                        here (podman: CDI `--device nvidia.com/gpu=all`; docker: `--gpus all`)
+#                        podman-hpc does), the current, work and data folders bound at
+#                        the same paths, GPUs passed through when nvidia-smi is here
+#                        (podman: CDI `--device nvidia.com/gpu=all`; docker: `--gpus all`)
 #   FEDHEX_CONTAINER_OPTS  extra options of `podman run`/`docker run`, space separated
 #   FEDHEX_MAX_RESTARTS  requeues after a time limit or preemption before giving up [3]
-#   FEDHEX_SYNTHETIC_EVENTS  events in the generated sample [60000]
 #
-# Exit status: 0 done; the training's own status otherwise. On USR1/TERM the
-# training checkpoints at the current step and exits 75; this script then
-# requeues the job (at most FEDHEX_MAX_RESTARTS times) and the new start resumes.
+# Exit status: 0 done; the failing step's status otherwise. On USR1/TERM the flow
+# training checkpoints at the current step and exits 75, any other step is stopped;
+# this script then requeues the job (at most FEDHEX_MAX_RESTARTS times) and the new
+# start skips every finished step.
 set -euo pipefail
-
 PREEMPTED=75
-
 work=${FEDHEX_WORK:-runs/lhco}
-dataset=${FEDHEX_DATASET:-$work/dataset}
-run_dir=${FEDHEX_RUN_DIR:-$work/run}
-config=${FEDHEX_CONFIG:-lhco/anode}
-epochs=${FEDHEX_EPOCHS:-100}
+spec=${FEDHEX_SPEC:-lhco_anomaly}
+seed=${FEDHEX_SEED:-1}
+n_signal=${FEDHEX_N_SIGNAL:-1000}
+if [[ -n "${SLURM_ARRAY_TASK_ID:-}" && -n "${FEDHEX_N_SIGNALS:-}" ]]; then
+    read -ra scan <<< "$FEDHEX_N_SIGNALS"
+    n_signal=${scan[$SLURM_ARRAY_TASK_ID]:-}
+fi
+study=${FEDHEX_STUDY:-$work/study${FEDHEX_N_SIGNALS:+-n$n_signal}}
+classifiers=${FEDHEX_CLASSIFIERS:-trees,neural}
 max_restarts=${FEDHEX_MAX_RESTARTS:-3}
 restarts=${SLURM_RESTART_COUNT:-0}
 
@@ -89,25 +106,29 @@ if [[ -n "${SLURM_JOB_ID:-}" ]]; then
     parallel=(srun --mpi=pmix --kill-on-bad-exit=1)
 fi
 
+
 # Check every input before spending the allocation.
-[[ "$config" != *.yaml || -f "$config" ]] || die "FEDHEX_CONFIG=$config does not exist"
-if [[ ! -f "$dataset/manifest.json" ]]; then
+[[ "$n_signal" =~ ^[0-9]+$ ]] || die "FEDHEX_N_SIGNAL=$n_signal: expected a number of events"
+[[ "$seed" =~ ^[0-9]+$ ]] || die "FEDHEX_SEED=$seed: expected a non-negative integer"
+[[ "$spec" != *.yaml || -f "$spec" ]] || die "FEDHEX_SPEC=$spec does not exist"
+if [[ ! -f "$study/study.json" ]]; then
     if [[ -n "${FEDHEX_DATA:-}" ]]; then
         [[ -f "$FEDHEX_DATA" ]] || die "FEDHEX_DATA=$FEDHEX_DATA does not exist"
-    elif [[ -n "${SLURM_JOB_ID:-}" ]]; then
+        [[ -n "${FEDHEX_EXTRA:-}" ]] || die "set FEDHEX_EXTRA to events_anomalydetection_qcd_extra_inneronly_features.h5 (fedhex data fetch lhco)"
+        [[ -f "$FEDHEX_EXTRA" ]] || die "FEDHEX_EXTRA=$FEDHEX_EXTRA does not exist"
+    elif [[ -n "${SLURM_JOB_ID:-}" && "${FEDHEX_SYNTHETIC:-0}" != 1 ]]; then
         die "set FEDHEX_DATA to events_anomalydetection_v2.features.h5 (fedhex data fetch lhco)"
     fi
 fi
 mkdir -p "$work"
-
 # podman/docker see only the folders bound in: each folder the steps read or write, at
 # the same path, and the calling user's ids so that what they write belongs to the caller.
 if [[ -n "${FEDHEX_IMAGE:-}" && $runtime != apptainer ]]; then
-    mkdir -p "$(dirname "$dataset")" "$(dirname "$run_dir")"
     declare -A bound=()
     binds=()
-    for folder in "$PWD" "$work" "$(dirname "$dataset")" "$(dirname "$run_dir")" \
-        ${FEDHEX_DATA:+"$(dirname "$FEDHEX_DATA")"} "$(dirname "$config")"; do
+    mkdir -p "$(dirname "$study")"
+    for folder in "$PWD" "$work" "$(dirname "$study")" ${FEDHEX_DATA:+"$(dirname "$FEDHEX_DATA")"} \
+        ${FEDHEX_EXTRA:+"$(dirname "$FEDHEX_EXTRA")"} "$(dirname "$spec")"; do
         [[ -d $folder ]] || continue
         folder=$(cd "$folder" && pwd -P)
         [[ -n ${bound[$folder]:-} ]] || binds+=(-v "$folder:$folder")
@@ -130,64 +151,91 @@ if [[ -n "${FEDHEX_IMAGE:-}" ]]; then
 fi
 fedhex=("${container[@]}" fedhex)
 
-if [[ ! -f "$dataset/manifest.json" ]]; then
-    if [[ -z "${FEDHEX_DATA:-}" ]]; then
-        say "*****************************************************************"
-        say "* FEDHEX_DATA is not set: generating a small SYNTHETIC sample in *"
-        say "* the LHC Olympics layout. The results are NOT physics results.  *"
-        say "*****************************************************************"
-        "${fedhex[@]}" data generate features -o "$work/synthetic" \
-            -n "${FEDHEX_SYNTHETIC_EVENTS:-60000}" --seed 1
-        FEDHEX_DATA=$work/synthetic/events_anomalydetection_v2.features.h5
-    fi
-    say "converting $FEDHEX_DATA into $dataset"
-    "${fedhex[@]}" data convert lhco-features "$FEDHEX_DATA" -o "$dataset"
-fi
-
-train_args=(train "$config" --set "data.path=$dataset" --set "train.max_epochs=$epochs" --no-evaluate)
-read -ra overrides <<< "${FEDHEX_SET:-}"   # split on spaces, no glob expansion
-for item in "${overrides[@]}"; do train_args+=(--set "$item"); done
-if [[ -f "$run_dir/config.yaml" ]]; then
-    say "resuming $run_dir (restart $restarts of at most $max_restarts)"
-    train_args+=(--resume "$run_dir")
-else
-    train_args+=(--run-dir "$run_dir")
-fi
-
-# Run training in the background so this shell can pass Slurm's warning signal on.
+# Each step runs in the background so this shell can pass Slurm's warning signal on;
+# after a signal the job is requeued once the step has stopped.
 step_pid=""
-forward() { [[ -n "$step_pid" ]] && kill -"$1" "$step_pid" 2>/dev/null || true; }
-trap 'say "USR1: asking training to checkpoint"; forward USR1' USR1
-trap 'say "TERM: asking training to checkpoint"; forward TERM' TERM
-say "training: ${parallel[*]} ${fedhex[*]} ${train_args[*]}"
-"${parallel[@]}" "${fedhex[@]}" "${train_args[@]}" &
-step_pid=$!
-status=0
-while :; do
-    wait "$step_pid" && status=0 || status=$?
-    kill -0 "$step_pid" 2>/dev/null || break   # wait returned for a signal: keep waiting
-done
-trap - USR1 TERM
-
-# srun --kill-on-bad-exit may report a signal instead of 75 when the first rank
-# to exit takes the others down; the run's status says what happened.
-if [[ $status -ne 0 ]] && grep -q '"state": "preempted"' "$run_dir/status.json" 2>/dev/null; then
-    status=$PREEMPTED
-fi
-if [[ $status -eq $PREEMPTED ]]; then
+signalled=""
+forward() {
+    signalled=$1
+    [[ -n "$step_pid" ]] && kill -"$1" "$step_pid" 2>/dev/null || true
+}
+trap 'say "USR1: stopping the current step"; forward USR1' USR1
+trap 'say "TERM: stopping the current step"; forward TERM' TERM
+requeue_or_stop() {
     if [[ -n "${SLURM_JOB_ID:-}" && $restarts -lt $max_restarts ]]; then
-        say "checkpoint written; requeueing job $SLURM_JOB_ID"
+        say "$1; requeueing job $SLURM_JOB_ID"
         scontrol requeue "$SLURM_JOB_ID"
         exit 0
     fi
-    say "checkpoint written; not requeued (restart $restarts of $max_restarts): resubmit to resume"
-    exit "$status"
-fi
-[[ $status -eq 0 ]] || { say "training failed with status $status"; exit "$status"; }
+    say "$1; not requeued (restart $restarts of $max_restarts): resubmit to go on"
+    exit "$PREEMPTED"
+}
+step() {
+    local name=$1 status=0
+    shift
+    say "$name: $*"
+    "$@" &
+    step_pid=$!
+    while :; do
+        wait "$step_pid" && status=0 || status=$?
+        kill -0 "$step_pid" 2>/dev/null || break   # wait returned for a signal: keep waiting
+    done
+    step_pid=""
+    if [[ $status -eq $PREEMPTED || -n "$signalled" ]]; then
+        requeue_or_stop "$name stopped by $signalled (checkpoints and finished steps kept)"
+    fi
+    [[ $status -eq 0 ]] || { say "$name failed with status $status"; exit "$status"; }
+}
 
-say "evaluating $run_dir"
-"${fedhex[@]}" evaluate "$run_dir"
-say "sampling at the signal-region mjj values of the test split"
-"${fedhex[@]}" sample "$run_dir" --cond-dataset "$dataset" --region signal \
-    -o "$run_dir/samples_signal_region.h5"
-say "done: model, history, metrics and plots in $run_dir"
+# 1. The study folder: one group (this seed and n_signal), the CATHODE method.
+if [[ ! -f "$study/study.json" ]]; then
+    plan=(lhco plan "$spec" -o "$study" --set "seeds=[$seed]" --set "n_signal=[$n_signal]"
+        --set "reference_n_signal=$n_signal" --set "methods=[cathode]"
+        --set "classifiers=[$classifiers]")
+    [[ "${FEDHEX_SMALL:-0}" == 1 ]] && plan+=(--small)
+    if [[ -n "${FEDHEX_DATA:-}" ]]; then
+        plan+=(--set "inputs.features=$(realpath "$FEDHEX_DATA")"
+            --set "inputs.extra=$(realpath "$FEDHEX_EXTRA")")
+    else
+        say "*****************************************************************"
+        say "* FEDHEX_DATA is not set: generating SYNTHETIC inputs in the    *"
+        say "* LHC Olympics layouts. The results are NOT physics results.    *"
+        say "*****************************************************************"
+        [[ -n "${FEDHEX_SYNTHETIC_EVENTS:-}" ]] \
+            && plan+=(--set "inputs.synthetic_events=$FEDHEX_SYNTHETIC_EVENTS")
+    fi
+    [[ -n "${FEDHEX_EPOCHS:-}" ]] && plan+=(--set "outer_flow.set.train.max_epochs=$FEDHEX_EPOCHS")
+    read -ra overrides <<< "${FEDHEX_SET:-}"   # split on spaces, no glob expansion
+    for item in "${overrides[@]}"; do plan+=(--set "$item"); done
+    step plan "${fedhex[@]}" "${plan[@]}"
+else
+    say "study $study exists (restart $restarts of at most $max_restarts): finished steps are skipped"
+fi
+
+# 2. Weak-supervision splits.
+step prepare "${fedhex[@]}" lhco prepare "$study"
+
+# 3. The sideband flow, one rank per task; resumed from its checkpoint after a requeue.
+flow_config=$study/outer_flow.yaml
+run_dir=$("${fedhex[@]}" lhco flow-config "$study" -o "$flow_config" | tail -n 1)
+if grep -q '"state": "done"' "$run_dir/status.json" 2>/dev/null; then
+    say "sideband flow $run_dir is trained"
+else
+    train_args=(train "$flow_config" --no-evaluate)
+    if [[ -f "$run_dir/config.yaml" ]]; then
+        say "resuming $run_dir"
+        train_args+=(--resume "$run_dir")
+    else
+        train_args+=(--run-dir "$run_dir")
+    fi
+    step "sideband flow" "${parallel[@]}" "${fedhex[@]}" "${train_args[@]}"
+fi
+
+# 4. The background template, 5. every classifier, 6. the SIC table.
+step template "${fedhex[@]}" lhco template "$study"
+n_tasks=$("${fedhex[@]}" status "$study" | head -n 1 | awk '{print $(NF-1)}')
+for ((task = 0; task < n_tasks; task++)); do
+    step "task $task" "${fedhex[@]}" task "$study" --task "$task"
+done
+step collect "${fedhex[@]}" collect "$study"
+say "done: SIC table $study/summary.md, plots in $study/plots, sideband flow in $run_dir"
