@@ -125,10 +125,11 @@ def test_median_band_brackets_the_median_of_noisy_runs(rng: np.random.Generator)
 def test_closure_auc_band_holds_one_half_only_without_a_difference(
     rng: np.random.Generator,
 ) -> None:
-    same = closure_auc(rng.normal(size=2000), rng.normal(size=2000), seed=3)
+    same = closure_auc(rng.normal(size=1000), rng.normal(size=1000), 100, seed=3)
     assert same["consistent"] and same["low"] < same["auc"] < same["high"]
-    assert same["high"] - same["low"] < 0.06
-    shifted = closure_auc(rng.normal(0.3, 1, 2000), rng.normal(size=2000), seed=3)
+    # 95 % of a normal AUC of standard deviation sqrt((n_a + n_b + 1) / (12 n_a n_b))
+    assert same["high"] - same["low"] == pytest.approx(2 * 1.96 * np.sqrt(2001 / 12e6), rel=0.3)
+    shifted = closure_auc(rng.normal(0.3, 1, 1000), rng.normal(size=1000), 100, seed=3)
     assert not shifted["consistent"] and shifted["low"] > 0.5
     again = closure_auc(rng.normal(size=50), rng.normal(size=50), seed=3, n_bootstrap=20)
     assert again["n_bootstrap"] == 20
