@@ -29,8 +29,13 @@ STREAMS: dict[str, int] = {
     # evaluation
     "kl_samples": 41,  # target events for KL(target || model)
     "generated": 42,  # flow events compared with the test split
+    "closure_bootstrap": 43,  # bootstrap of a closure test's AUC
     # classifiers and studies
     "classifier_init": 51,  # per layer: dense classifier initialisation
+    "classifier_order": 52,  # neural ensemble: per-epoch training order
+    "classifier_noise": 53,  # per part: Gaussian-noise input columns
+    "tree_split": 54,  # per tree model: its fit and early-stopping events
+    "tree_init": 55,  # per tree model: the boosting's random state
     "mixlearn_pools": 101,  # per class and pool: synthetic events
     "mixlearn_subsets": 102,  # per model and part: event subsets of a plan row
     "mixlearn_classifier": 103,  # per model: the row's classifier

@@ -6,6 +6,10 @@ output, trained with Adam on the binary cross-entropy. Training runs at most
 ``max_epochs`` epochs and stops after ``patience`` epochs without a lower
 validation loss; at the end the weights of the lowest validation loss are
 restored, whether training stopped early or reached ``max_epochs``.
+
+:func:`build_network` and :func:`fit_network` are the one network builder and
+training loop; the neural epoch ensemble
+(:mod:`~fedhex_hpc.classifiers.neural_ensemble`) trains through them too.
 """
 
 from __future__ import annotations
@@ -15,12 +19,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from fedhex_hpc._tf import tf
-from fedhex_hpc.classifiers.config import ClassifierConfig
+from fedhex_hpc.classifiers.config import ClassifierConfig, NeuralEnsembleConfig
 from fedhex_hpc.errors import TrainingError
 from fedhex_hpc.flows import Standardization
 from fedhex_hpc.seeding import derive_seed
 
-__all__ = ["Classifier", "classification_metrics", "train_classifier"]
+__all__ = [
+    "Classifier",
+    "build_network",
+    "classification_metrics",
+    "fit_network",
+    "train_classifier",
+]
 
 
 class _RestoreBest(tf.keras.callbacks.Callback):
@@ -77,8 +87,15 @@ class Classifier:
         return self.model.predict(scaled, batch_size=batch_size, verbose=0)[:, 0]
 
 
-def _network(n_features: int, cfg: ClassifierConfig, seed: int) -> tf.keras.Model:
-    """The compiled network; layer ``i`` is initialised with the seed ``(seed, i)``."""
+def build_network(
+    n_features: int, cfg: ClassifierConfig | NeuralEnsembleConfig, seed: int
+) -> tf.keras.Model:
+    """The compiled dense network of ``cfg`` (hidden layers, one sigmoid output).
+
+    Layer ``i`` is initialised with the stream ``classifier_init`` of ``seed`` and
+    ``i``; the network trains with Adam at ``cfg.learning_rate`` on the binary
+    cross-entropy.
+    """
     units = [*cfg.hidden_units, 1]
     activations = [cfg.activation] * len(cfg.hidden_units) + ["sigmoid"]
     layers = [tf.keras.Input(shape=(n_features,))]
@@ -93,6 +110,59 @@ def _network(n_features: int, cfg: ClassifierConfig, seed: int) -> tf.keras.Mode
         loss=tf.keras.losses.BinaryCrossentropy(),
     )
     return model
+
+
+Events = tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def fit_network(
+    train: Events,
+    val: Events,
+    cfg: ClassifierConfig | NeuralEnsembleConfig,
+    epochs: int,
+    callback: tf.keras.callbacks.Callback,
+    seed: int,
+    shuffle_seed: int,
+) -> tuple[tf.keras.Model, Standardization, dict[str, list[float]]]:
+    """Standardise, build and train a network of ``cfg`` for at most ``epochs`` epochs.
+
+    Args:
+        train: Inputs ``(n, d)``, labels ``(n,)`` and optionally sample weights ``(n,)``.
+        val: Validation inputs, labels and optionally weights (the validation loss
+            is weighted by them).
+        cfg: Network and batch size.
+        epochs: Epochs at most (``callback`` may stop earlier).
+        callback: Watches the epochs (keeps weights, stops training).
+        seed: Initial weights (:func:`build_network`).
+        shuffle_seed: TensorFlow's global seed: the per-epoch shuffling.
+
+    Returns:
+        The network as training left it, the standardisation of the training inputs
+        and the per-epoch ``loss`` and ``val_loss``.
+    """
+    scaling = Standardization.fit(train[0])
+
+    def arrays(events: Events) -> tuple[np.ndarray, ...]:
+        x, *rest = events
+        return (scaling.apply(x).astype(np.float32), *(a.astype(np.float32) for a in rest))
+
+    tf.keras.backend.clear_session()  # many rows in one process do not pile up graphs
+    tf.random.set_seed(shuffle_seed % 2**31)
+    model = build_network(train[0].shape[1], cfg, seed)
+    x, y, *w = arrays(train)
+    fit = model.fit(
+        x,
+        y,
+        sample_weight=w[0] if w else None,
+        validation_data=arrays(val),
+        batch_size=cfg.batch_size,
+        epochs=epochs,
+        shuffle=True,
+        callbacks=[callback],
+        verbose=0,
+    )
+    history = {k: [float(v) for v in fit.history[k]] for k in ("loss", "val_loss")}
+    return model, scaling, history
 
 
 def train_classifier(
@@ -115,23 +185,10 @@ def train_classifier(
     Raises:
         TrainingError: The validation loss was never finite.
     """
-    x, y = train
-    scaling = Standardization.fit(x)
-    tf.keras.backend.clear_session()  # many rows in one process do not pile up graphs
-    tf.random.set_seed(seed % 2**31)  # the per-epoch shuffling
-    model = _network(x.shape[1], cfg, seed)
     keeper = _RestoreBest(cfg.patience)
-    fit = model.fit(
-        scaling.apply(x).astype(np.float32),
-        y.astype(np.float32),
-        validation_data=(scaling.apply(val[0]).astype(np.float32), val[1].astype(np.float32)),
-        batch_size=cfg.batch_size,
-        epochs=cfg.max_epochs,
-        shuffle=True,
-        callbacks=[keeper],
-        verbose=0,
+    model, scaling, history = fit_network(
+        train, val, cfg, cfg.max_epochs, keeper, seed, shuffle_seed=seed
     )
-    history = {k: [float(v) for v in fit.history[k]] for k in ("loss", "val_loss")}
     return Classifier(model, scaling, history, len(history["loss"]), keeper.best_epoch, keeper.best)
 
 
