@@ -30,8 +30,8 @@ _FIGURES = ["auc", "max_sic", "max_sic_25", "sic_eff_0.2", "rejection_eff_0.3", 
 
 def _row(result: dict[str, Any]) -> dict[str, Any]:
     row = {k: v for k, v in result.items() if not isinstance(v, dict | list)}
-    for cut in result.get("sculpting", []):
-        row[f"sculpt_chi2ndf_{cut['keep']:g}"] = cut["chi2_ndf"]
+    for fraction, chi2_ndf in result["sculpting"].items():
+        row[f"sculpt_chi2ndf_{float(fraction):g}"] = chi2_ndf
     for step, seconds in {**result["shared_seconds"], **result["timings"]}.items():
         row[f"seconds_{step}"] = seconds
     return row
@@ -114,17 +114,12 @@ def _plot_curves(results: list[dict[str, Any]], n_signal: int, path: Path) -> No
         grid = np.asarray(curves[0]["tpr"])
         median = median_curves(curves, grid)
         label = _label(pd.Series(dict(zip(_CONFIG, keys, strict=True))))
-        (line,) = ax_sic.plot(grid, median["sic"], label=f"{label} ({len(curves)} runs)")
-        ax_sic.fill_between(
-            grid, median["sic_low"], median["sic_high"], color=line.get_color(), alpha=0.2
-        )
-        ax_rej.plot(grid, median["rejection"], color=line.get_color(), label=label)
+        sic, rejection = median["sic"], median["rejection"]
+        (line,) = ax_sic.plot(grid, sic["median"], label=f"{label} ({len(curves)} runs)")
+        ax_sic.fill_between(grid, sic["low"], sic["high"], color=line.get_color(), alpha=0.2)
+        ax_rej.plot(grid, rejection["median"], color=line.get_color(), label=label)
         ax_rej.fill_between(
-            grid,
-            median["rejection_low"],
-            median["rejection_high"],
-            color=line.get_color(),
-            alpha=0.2,
+            grid, rejection["low"], rejection["high"], color=line.get_color(), alpha=0.2
         )
     ax_sic.set_xlabel("signal efficiency ε_S")
     ax_sic.set_ylabel("SIC = ε_S / √ε_B")

@@ -41,8 +41,8 @@ _CLASSES = {
 }
 
 
-def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+#: The parts of the data a task feeds its classifier (each gets its own noise columns).
+_PARTS = ("train1", "train0", "val1", "val0", "test", "reference")
 
 
 class _Task:
@@ -56,6 +56,8 @@ class _Task:
         self.spec = self.steps.spec
         self.features = self.task["features"]
         self.timings: dict[str, float] = {}
+        #: The task's seed: its classifier, noise inputs and closure bootstrap derive from it.
+        self.seed = derive_seed(self.steps.seed, "lhco_task", task_id)
 
     def source(self, name: str, split: str) -> dict[str, np.ndarray]:
         """Columns of a prepared split, or of a template part."""
@@ -64,10 +66,11 @@ class _Task:
         return self.steps.prepared().columns(name, split, _COLUMNS)
 
     def inputs(self, columns: dict[str, np.ndarray], part: str) -> np.ndarray:
+        """The classifier's inputs of one part of the data (its own noise columns)."""
         from fedhex_hpc.classifiers import classifier_inputs
 
-        seed = derive_seed(self.steps.seed, "lhco_noise", self.task_id, sum(map(ord, part)))
-        return classifier_inputs(columns, self.features, int(self.task["noise"]), seed)
+        noise = int(self.task["noise"])
+        return classifier_inputs(columns, self.features, noise, self.seed, part=_PARTS.index(part))
 
     def timed(self, name: str, started: float) -> None:
         self.timings[name] = time.monotonic() - started
@@ -92,21 +95,18 @@ def _reference(task: _Task) -> dict[str, np.ndarray]:
 
 
 def _classifier_scores(task: _Task):
-    from fedhex_hpc.classifiers import train_classifier_ensemble
-    from fedhex_hpc.classifiers.config import NeuralEnsembleConfig, TreeEnsembleConfig
+    from fedhex_hpc.classifiers import ENSEMBLE_CONFIGS, train_classifier_ensemble
 
     kind = task.task["classifier"]
     settings = task.spec.neural if kind == "neural" else task.spec.trees
-    config_cls = NeuralEnsembleConfig if kind == "neural" else TreeEnsembleConfig
-    config = parse_section(config_cls, settings, kind)
+    config = parse_section(ENSEMBLE_CONFIGS[kind], settings, kind)
     started = time.monotonic()
     x_train, y_train, w_train = _two_classes(task, "train")
     x_val, y_val, w_val = _two_classes(task, "val")
     task.timed("classifier_data", started)
     started = time.monotonic()
-    seed = derive_seed(task.steps.seed, "lhco_classifier", task.task_id)
     model = train_classifier_ensemble(
-        kind, x_train, y_train, w_train, x_val, y_val, w_val, config, seed
+        kind, x_train, y_train, w_train, x_val, y_val, w_val, config, task.seed
     )
     task.timed("classifier_train", started)
     return lambda columns, part: model.score(task.inputs(columns, part))
@@ -129,7 +129,7 @@ def _anode_scores(task: _Task):
 
 
 def _evaluate(task: _Task, score) -> dict[str, Any]:
-    from fedhex_hpc.evaluate.anomaly import closure_auc, sculpting, sic_metrics
+    from fedhex_hpc.evaluate.anomaly import closure_auc, fpr_at_tpr, sculpting, sic_metrics
 
     ev = task.spec.evaluation
     started = time.monotonic()
@@ -139,18 +139,22 @@ def _evaluate(task: _Task, score) -> dict[str, Any]:
     metrics = sic_metrics(scores, labels, fpr_min=ev.fpr_min, min_background=ev.min_background)
     curve = metrics.pop("curve")
     grid = np.linspace(0.0, 1.0, ev.tpr_points + 1)[1:]
-    fpr = np.interp(grid, curve["tpr"], curve["fpr"])
+    tprs, first = np.unique(curve["tpr"], return_index=True)
+    stored = {
+        "tpr": grid.tolist(),
+        "fpr": fpr_at_tpr(curve, grid).tolist(),
+        "n_background": np.interp(grid, tprs, curve["n_background"][first]).tolist(),
+    }
     background = labels == 0
-    reference = _reference(task)
-    seed = derive_seed(task.steps.seed, "lhco_closure", task.task_id)
     closure = closure_auc(
-        score(reference, "reference"), scores[background], n_bootstrap=ev.bootstrap, seed=seed
-    )
-    sculpt = sculpting(
-        test["mjj"][background],
+        score(_reference(task), "reference"),
         scores[background],
-        keep_fractions=ev.keep_fractions,
-        bins=ev.mjj_bins,
+        n_bootstrap=ev.bootstrap,
+        seed=task.seed,
+    )
+    mjj = test["mjj"][background]
+    sculpt = sculpting(
+        mjj, scores[background], mjj, fractions=tuple(ev.keep_fractions), bins=ev.mjj_bins
     )
     task.timed("evaluate", started)
     return {
@@ -158,8 +162,9 @@ def _evaluate(task: _Task, score) -> dict[str, Any]:
         "closure_auc": closure["auc"],
         "closure_low": closure["low"],
         "closure_high": closure["high"],
-        "sculpting": sculpt,
-        "curve": {"tpr": grid.tolist(), "fpr": fpr.tolist()},
+        "closure_consistent": bool(closure["consistent"]),
+        "sculpting": {cut["fraction"]: cut["chi2_ndf"] for cut in sculpt.values()},
+        "curve": stored,
     }
 
 
