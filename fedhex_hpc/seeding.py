@@ -40,6 +40,8 @@ STREAMS: dict[str, int] = {
     "interp_bootstrap": 144,  # per fold, point and method: bootstrap of the shifts
     "interp_auc": 145,  # per fold, point and method: classifier and permutations
     "root_grid": 151,  # per mass point: synthetic FEDHEX-like ROOT events
+    "lhco_extra": 152,  # synthetic extra signal-region LHCO background
+    "lhco_prepare": 153,  # per pool: shuffles of the weak-supervision splits
     "toys": 111,  # per truth point and toy: event count and events of a pseudo-experiment
 }
 

@@ -238,7 +238,7 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
     generate = commands.add_parser(
         "generate", help="write synthetic files in the exact LHC Olympics layouts"
     )
-    generate.add_argument("kind", choices=["raw", "tables", "features"])
+    generate.add_argument("kind", choices=["raw", "tables", "features", "extra"])
     generate.add_argument("-o", "--output", required=True, type=Path, help="output folder")
     generate.add_argument("-n", type=int, required=True, help="events (per file for tables)")
     generate.add_argument("--seed", type=int, default=0)
