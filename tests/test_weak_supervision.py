@@ -205,6 +205,14 @@ def test_injected_signal_count_and_s_over_b(inputs, prepared: Prepared, tmp_path
     assert abs(facts["s_over_b"] - 0.05) < 0.2 * 0.05
 
 
+def test_no_injection_for_closure_tests(inputs, tmp_path: Path) -> None:
+    summary = prepare(*inputs, tmp_path / "out", PrepareConfig(n_signal=0)).summary()
+    assert summary["n_injected"] == summary["s_over_b"] == 0
+    for name in ("sb", "sr", "strips"):
+        assert all(c["signal"] == 0 for c in summary["datasets"][name].values()), name
+    assert summary["datasets"]["test"]["test"]["signal"] > 0
+
+
 def test_same_seed_same_splits_other_seed_other_splits(inputs, tmp_path: Path) -> None:
     a = prepare(*inputs, tmp_path / "a", PrepareConfig(n_signal=100, seed=11))
     b = prepare(*inputs, tmp_path / "b", PrepareConfig(n_signal=100, seed=11))
