@@ -48,6 +48,8 @@ STREAMS: dict[str, int] = {
     "lhco_flow": 161,  # per (seed, n_signal) group and flow (outer, inner): its run seed
     "lhco_template": 162,  # per group: template mjj and flow samples, and their parts
     "lhco_task": 163,  # per task: its classifier, noise inputs and closure bootstrap
+    "lhco_extra": 152,  # synthetic extra signal-region LHCO background
+    "lhco_prepare": 153,  # per pool: shuffles of the weak-supervision splits
     "toys": 111,  # per truth point and toy: event count and events of a pseudo-experiment
 }
 

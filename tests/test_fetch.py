@@ -166,4 +166,6 @@ def test_registry_points_at_zenodo() -> None:
     assert urls == [
         "https://zenodo.org/records/2629073/files/events_anomalydetection.h5?download=1",
         "https://zenodo.org/records/4536377/files/events_anomalydetection_v2.features.h5?download=1",
+        "https://zenodo.org/records/5759087/files/"
+        "events_anomalydetection_qcd_extra_inneronly_features.h5?download=1",
     ]

@@ -144,8 +144,10 @@ def test_table_files_are_pandas_tables(files: dict[str, Path]) -> None:
 def test_generate_writes_each_kind(tmp_path: Path) -> None:
     (raw,) = generate("raw", tmp_path, 10, seed=0)
     (features,) = generate("features", tmp_path, 10, seed=0)
+    (extra,) = generate("extra", tmp_path, 10, seed=0)
     assert raw.name == "events_anomalydetection.h5"
     assert features.name == "events_anomalydetection_v2.features.h5"
+    assert extra.name == "events_anomalydetection_qcd_extra_inneronly_features.h5"
     assert len(generate("tables", tmp_path / "t", 5, seed=0)) == 6
     assert not list(tmp_path.glob(".*partial"))
     with pytest.raises(ConfigError, match="kind"):
@@ -242,6 +244,8 @@ def test_anode_features_by_hand(tmp_path: Path, layout: str) -> None:
             "delta_mj": [0.4, 0.25, 0.0, 0.0],
             "tau21_j1": [0.2, 0.75, 0.0, 1.0],
             "tau21_j2": [0.75, 0.5, 0.5, 0.5],
+            "tau32_j1": [0.5, 0.5, 0.0, 1.0],
+            "tau32_j2": [0.2 / 0.3, 0.0, 0.4, 1.0],
             "mjj": [(e_100 + e_500) / 1000, (e_300 + e_50) / 1000, 2 * e_200 / 1000, 0.0],
             "class": [1, 0, 0, 1],
         }
@@ -310,6 +314,28 @@ def test_features_missing_column(tmp_path: Path) -> None:
     with pytest.raises(DataError) as excinfo:
         LHCOFeaturesSource(path)
     assert "missing columns tau3j2 of the features file" in error_text(excinfo)
+
+
+@pytest.mark.parametrize("layout", ["fixed", "table"])
+def test_background_only_file_may_lack_labels(tmp_path: Path, layout: str) -> None:
+    path = tmp_path / "extra.h5"
+    jets = hand_jets()
+    jets.drop(columns="label").to_hdf(path, key="df", format=layout)
+    with pytest.raises(DataError) as excinfo:
+        LHCOFeaturesSource(path)
+    assert "no column 'label'; expected labelled events" in error_text(excinfo)
+    frame = LHCOFeaturesSource(path, background_only=True).partitions()[0].read()
+    expected = anode_features({name: jets[name].to_numpy() for name in jets})
+    pd.testing.assert_frame_equal(frame.drop(columns="class"), expected)
+    assert frame["class"].tolist() == [0, 0, 0, 0]
+
+
+def test_background_only_file_rejects_signal_labels(tmp_path: Path) -> None:
+    path = tmp_path / "extra.h5"
+    hand_jets().to_hdf(path, key="df")
+    with pytest.raises(DataError) as excinfo:
+        LHCOFeaturesSource(path, background_only=True).partitions()[0].read()
+    assert "'label' row 0: expected 0 (a background-only file), found 1" in error_text(excinfo)
 
 
 def test_table_source_bad_inputs(files: dict[str, Path], tmp_path: Path) -> None:

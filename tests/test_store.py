@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -16,10 +17,11 @@ import pytest
 from fedhex_hpc.config import parse_config
 from fedhex_hpc.data.batches import InMemoryBatches, RankInfo
 from fedhex_hpc.data.cluster import ClusterOptions
-from fedhex_hpc.data.convert import convert
+from fedhex_hpc.data.convert import convert, write_arrays
 from fedhex_hpc.data.dataset import DatasetView, ShardStream
 from fedhex_hpc.data.inspect import describe, verify
 from fedhex_hpc.data.manifest import Manifest
+from fedhex_hpc.data.sources.base import Column
 from fedhex_hpc.data.sources.columns import ColumnsSource
 from fedhex_hpc.data.synthetic.lhco import write_raw
 from fedhex_hpc.errors import DataError
@@ -309,3 +311,35 @@ def test_format_1_datasets_are_still_read(table, tmp_path):
     assert Manifest.read(out).format_version == 1
     assert f"sha256 {'ab' * 8}…" in describe(out)
     assert "OK" in verify(out)
+
+
+def test_write_arrays_writes_the_store_format_and_rejects_bad_arrays(tmp_path):
+    columns = [Column("a", "feature"), Column("m", "condition", "TeV")]
+    rng = np.random.default_rng(1)
+    values = rng.normal(size=(1000, 2))
+    labels = (rng.random(1000) < 0.3).astype(np.int64)
+    out = tmp_path / "arrays"
+    manifest = write_arrays(
+        out,
+        columns,
+        {"train": (values[:800], labels[:800]), "val": (values[800:], labels[800:])},
+        source="test",
+        options={"made": "here"},
+        shard_rows=300,
+    )
+    assert "OK" in verify(out)
+    assert manifest.splits["train"] == {
+        "background": int(np.sum(labels[:800] == 0)),
+        "signal": int(labels[:800].sum()),
+    }
+    assert max(s.rows for s in manifest.shards) == 300
+    view = DatasetView(parse_config({"data": {"source": "dataset", "path": str(out)}}).data)
+    assert len(view.load("val")) == 200 and view.features == ["a"]
+    bad = {
+        "expected (events, 2) values and one label per event": (values[:, :1], labels),
+        "class codes must be 0 (background) or 1 (signal)": (values, labels * 2),
+        "row 3 holds NaN or Inf": (np.where(np.arange(1000)[:, None] == 3, np.nan, values), labels),
+    }
+    for message, split in bad.items():
+        with pytest.raises(DataError, match=re.escape(message)):
+            write_arrays(tmp_path / "bad", columns, {"train": split}, source="t", options={})

@@ -1,4 +1,5 @@
-"""``fedhex data ...``: convert inputs into dataset folders, describe and verify them."""
+"""``fedhex data ...``: convert inputs into dataset folders, describe and verify them,
+and prepare the LHC Olympics weak-supervision splits."""
 
 from __future__ import annotations
 
@@ -197,6 +198,33 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_prepare_lhco(args: argparse.Namespace) -> int:
+    from fedhex_hpc.data.weak_supervision import DATASETS, PrepareConfig, prepare
+
+    given = {
+        "n_signal": args.n_signal,
+        "s_over_b": args.s_over_b,
+        "seed": args.seed,
+        "signal_region": args.signal_region,
+    }
+    cfg = PrepareConfig.from_mapping(
+        {key: value for key, value in given.items() if value is not None}, "prepare-lhco"
+    )
+    summary = prepare(args.features, args.extra, args.out, cfg, overwrite=args.overwrite).summary()
+    print(
+        f"prepared {args.out}: {summary['n_injected']:,} signal events injected, "
+        f"{summary['n_injected_sr']:,} in the signal region, SR S/B = {summary['s_over_b']:.4g}"
+    )
+    for name, splits in DATASETS.items():
+        for split in splits:
+            counts = summary["datasets"][name][split]
+            print(
+                f"{name + '/' + split:<14}{sum(counts.values()):>10,} events "
+                f"({counts['background']:,} background, {counts['signal']:,} signal)"
+            )
+    return 0
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     from fedhex_hpc.data.inspect import describe
 
@@ -238,7 +266,7 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
     generate = commands.add_parser(
         "generate", help="write synthetic files in the exact LHC Olympics layouts"
     )
-    generate.add_argument("kind", choices=["raw", "tables", "features"])
+    generate.add_argument("kind", choices=["raw", "tables", "features", "extra"])
     generate.add_argument("-o", "--output", required=True, type=Path, help="output folder")
     generate.add_argument("-n", type=int, required=True, help="events (per file for tables)")
     generate.add_argument("--seed", type=int, default=0)
@@ -250,6 +278,32 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
     fetch.add_argument("--file", action="append", default=[], help="only this file")
     fetch.add_argument("--base-url", default=None, help="mirror folder instead of Zenodo")
     fetch.set_defaults(func=_cmd_fetch)
+
+    prep = commands.add_parser(
+        "prepare-lhco",
+        help="inject signal into LHCO features and write CATHODE's weak-supervision splits",
+    )
+    prep.add_argument("features", type=Path, help="events_anomalydetection_v2.features.h5")
+    prep.add_argument(
+        "--extra",
+        type=Path,
+        required=True,
+        help="events_anomalydetection_qcd_extra_inneronly_features.h5",
+    )
+    prep.add_argument("-o", "--out", required=True, type=Path, help="output folder")
+    injection = prep.add_mutually_exclusive_group()
+    injection.add_argument("--n-signal", type=int, help="signal events to inject (default 1000)")
+    injection.add_argument("--s-over-b", type=float, help="or the signal-region S/B to inject")
+    prep.add_argument("--seed", type=int, default=None, help="seed of every shuffle (default 1)")
+    prep.add_argument(
+        "--signal-region",
+        type=float,
+        nargs=2,
+        metavar=("LOW", "HIGH"),
+        help="signal region in mjj, TeV (default 3.3 3.7)",
+    )
+    prep.add_argument("--overwrite", action="store_true", help="rebuild a folder made otherwise")
+    prep.set_defaults(func=_cmd_prepare_lhco)
 
     info = commands.add_parser("info", help="describe a dataset")
     info.add_argument("dataset", type=Path)

@@ -11,7 +11,8 @@ Each layer uses only the layers above it.
   (:mod:`.cluster` starts the cluster, :mod:`.dask_logs` keeps its log records
   in the dataset folder); :mod:`.shards` writes shard files and column
   statistics, :mod:`.manifest` the manifest; :mod:`.inspect` describes and
-  verifies a dataset.
+  verifies a dataset; :mod:`.weak_supervision` writes the LHCO weak-supervision
+  splits (signal injection, CATHODE's splits) as datasets.
 * Loader, training input: :mod:`.arrays` holds in-memory splits of a known
   target or a column file; :mod:`.dataset` reads a dataset folder (event
   selection, splits in memory, a stream over shards); :mod:`.batches` gives

@@ -7,6 +7,9 @@ class, and finally a small record of what it wrote under ``.partial/``. The
 manifest is assembled from those records and written last, so a killed
 conversion leaves no manifest; rerunning the same command skips the partitions
 that have a record and finishes the rest.
+
+:func:`write_arrays` writes events already in memory (split and labelled by the
+caller) as a dataset folder in the same format, with the same shard writer.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import shutil
 import sys
 import time
 import traceback
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -35,7 +39,7 @@ from fedhex_hpc.errors import DataError, FedhexError
 from fedhex_hpc.io_utils import remove_leftovers, write_json_atomic
 from fedhex_hpc.seeding import rng
 
-__all__ = ["SPLITS", "convert"]
+__all__ = ["SPLITS", "convert", "file_identity", "source_entry", "write_arrays"]
 
 SPLITS = ("train", "val", "test")
 PARTIAL = ".partial"
@@ -50,6 +54,17 @@ def _stored_values(frame: pd.DataFrame, stored: list[str], where: str) -> np.nda
             raise DataError(f"{where}: columns {missing} missing from what was read")
         frame = frame[stored]
     return frame.iloc[:, : len(stored)].to_numpy(dtype=np.float32, copy=False)
+
+
+def _write_entry(
+    out: Path, split: str, cls: str, index: int, rows: np.ndarray, stored: list[str]
+) -> ShardEntry:
+    """Write one shard of a split and class and describe it for the manifest."""
+    rel = Path("shards") / split / cls / f"part-{index:05d}.h5"
+    write_shard(out / rel, rows, stored)
+    return ShardEntry(
+        str(rel), split, cls, len(rows), (out / rel).stat().st_size, sha256_file(out / rel)
+    )
 
 
 def _convert_partition(
@@ -104,20 +119,8 @@ def _convert_partition(
             rows = grouped[bounds[first + label] : bounds[first + label + 1]]
             if not len(rows):
                 continue
-            rel = Path("shards") / split / cls / f"part-{part.index:05d}.h5"
-            write_shard(out / rel, rows, stored)
-            record["shards"].append(
-                asdict(
-                    ShardEntry(
-                        str(rel),
-                        split,
-                        cls,
-                        len(rows),
-                        (out / rel).stat().st_size,
-                        sha256_file(out / rel),
-                    )
-                )
-            )
+            entry = _write_entry(out, split, cls, part.index, rows, stored)
+            record["shards"].append(asdict(entry))
     on_disk = {**record, "stats": {split: st.to_record() for split, st in stats.items()}}
     write_json_atomic(out / PARTIAL / f"part-{part.index:05d}.json", on_disk, compact=True)
     return {**record, "stats": stats}  # arrays: 8 bytes a value, not a Python float each
@@ -147,16 +150,28 @@ def _read_record(path: Path) -> dict[str, Any]:
     return record
 
 
-def _file_identity(path: Path) -> dict[str, Any]:
+def file_identity(path: Path) -> dict[str, Any]:
+    """Path, size and modification time of a file: what tells a changed input."""
     stat = path.stat()
     return {"path": str(path), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
-def _source_entry(path: Path) -> dict[str, Any]:
+def source_entry(path: Path) -> dict[str, Any]:
+    """A manifest record of an input file: path, size and BLAKE3 checksum."""
     # BLAKE3: a cryptographic hash that runs at twice SHA-256's speed on one core
     # here; inputs are tens of GB (the raw LHCO file is 18.5 GB). `b3sum` checks it.
     checksum = file_digest(path, blake3.blake3)
     return {"path": str(path), "bytes": path.stat().st_size, "blake3": checksum}
+
+
+def _split_counts(shards: list[ShardEntry], splits: Sequence[str]) -> dict[str, dict[str, int]]:
+    return {
+        split: {
+            cls: sum(s.rows for s in shards if s.split == split and s.cls == cls)
+            for cls in CLASS_NAMES.values()
+        }
+        for split in splits
+    }
 
 
 def _merge_stats(records: list[dict], names: list[str]) -> dict[str, dict[str, dict]]:
@@ -241,7 +256,7 @@ def convert(
         "columns": [asdict(c) for c in source.columns],
         "partitions": [p.description for p in partitions],
         # a changed input must not be finished from partitions of the old one
-        "source_files": [_file_identity(path) for path in source.source_files()],
+        "source_files": [file_identity(path) for path in source.source_files()],
         "seed": seed,
         "val_fraction": val_fraction,
         "test_fraction": test_fraction,
@@ -270,7 +285,7 @@ def convert(
             test_fraction=test_fraction,
             strict=strict,
         )
-        source_futures = client.map(_source_entry, source.source_files(), pure=False)
+        source_futures = client.map(source_entry, source.source_files(), pure=False)
         rows = sum(r["rows_read"] for r in done.values())
         futures = client.map(task, todo, pure=False)
         described = {
@@ -292,13 +307,7 @@ def convert(
     if dropped:
         print(f"dropped {dropped:,} rows with NaN or Inf values (use --strict to fail instead)")
     shards = [ShardEntry(**s) for r in records for s in r["shards"]]
-    splits = {
-        split: {
-            cls: sum(s.rows for s in shards if s.split == split and s.cls == cls)
-            for cls in CLASS_NAMES.values()
-        }
-        for split in SPLITS
-    }
+    splits = _split_counts(shards, SPLITS)
     if not shards:
         raise DataError(f"{source.name}: no events left after dropping NaN/Inf rows")
     manifest = Manifest(
@@ -316,4 +325,75 @@ def convert(
     )
     manifest.write(out)
     shutil.rmtree(out / PARTIAL, ignore_errors=True)
+    return manifest
+
+
+def write_arrays(
+    out: str | Path,
+    columns: Sequence[Column],
+    splits: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    *,
+    source: str,
+    options: Mapping[str, Any],
+    sources: Sequence[Mapping[str, Any]] = (),
+    shard_rows: int = 1_000_000,
+) -> Manifest:
+    """Write in-memory events as a dataset folder (shards and manifest, the store format).
+
+    The folder should be new or a temporary one the caller swaps in (for example
+    with :func:`fedhex_hpc.io_utils.atomic_directory`); the manifest is written last.
+
+    Args:
+        out: The dataset folder.
+        columns: The stored columns, in shard order (no ``class`` column).
+        splits: Split name -> (values of shape (events, columns), class codes 0/1).
+        source: What the events came from (the manifest's ``source``).
+        options: How they were made (the manifest's ``options``).
+        sources: Input file records (path, bytes, checksum) for the manifest.
+        shard_rows: Most events in one shard.
+
+    Returns:
+        The manifest written.
+
+    Raises:
+        DataError: A split's values do not match ``columns``, its labels are not
+            0/1 or not one per event, or a value is NaN/Inf.
+    """
+    out = Path(out)
+    stored = [c.name for c in columns]
+    shards: list[ShardEntry] = []
+    stats: dict[str, ColumnStats] = {}
+    for split, (values, labels) in splits.items():
+        values = np.asarray(values, np.float32)
+        labels = np.asarray(labels)
+        where = f"{out} split {split!r}"
+        if values.ndim != 2 or values.shape[1] != len(stored) or labels.shape != values.shape[:1]:
+            raise DataError(
+                f"{where}: expected (events, {len(stored)}) values and one label per event, "
+                f"got {values.shape} and {labels.shape}"
+            )
+        if not np.isin(labels, list(CLASS_NAMES)).all():
+            raise DataError(f"{where}: class codes must be 0 (background) or 1 (signal)")
+        if not np.isfinite(values).all():
+            row = int(np.flatnonzero(~np.isfinite(values).all(axis=1))[0])
+            raise DataError(f"{where}: row {row} holds NaN or Inf")
+        stats[split] = ColumnStats.of(values)
+        for label, cls in CLASS_NAMES.items():
+            rows = values[labels == label]
+            for index, start in enumerate(range(0, len(rows), shard_rows)):
+                shard = rows[start : start + shard_rows]
+                shards.append(_write_entry(out, split, cls, index, shard, stored))
+    manifest = Manifest(
+        source=source,
+        columns=[asdict(c) for c in columns],
+        splits=_split_counts(shards, list(splits)),
+        shards=shards,
+        stats={split: st.by_column(stored) for split, st in stats.items()},
+        sources=[dict(s) for s in sources],
+        options=dict(options),
+        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        command=sys.argv,
+        package_version=fedhex_hpc.__version__,
+    )
+    manifest.write(out)
     return manifest

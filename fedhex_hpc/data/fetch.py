@@ -7,8 +7,11 @@ registry record when one is known, its sha256 is written to ``<name>.sha256``
 (``sha256sum -c`` format), and only then is it renamed to ``<name>``, so a file
 under its final name is always complete. Files already present are skipped.
 
-The registry lists the LHC Olympics 2020 R&D files on Zenodo. Their md5 sums are
-not recorded here (``None``): fill them in from the Zenodo record pages to have
+The registry lists the LHC Olympics 2020 R&D files on Zenodo: the raw file
+(record 2629073), the features file (4536377) and the extra signal-region
+background ``events_anomalydetection_qcd_extra_inneronly_features.h5`` (5759087,
+the record CATHODE's data preparation downloads it from). Their md5 sums are not
+recorded here (``None``): fill them in from the Zenodo record pages to have
 downloads verified. ``base_url`` fetches ``<base_url>/<name>`` instead, for
 mirrors (a flat folder of the files) and tests.
 """
@@ -26,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from fedhex_hpc.data.sources.lhco import FEATURES_FILE_NAME, RAW_FILE_NAME
+from fedhex_hpc.data.sources.lhco import EXTRA_FILE_NAME, FEATURES_FILE_NAME, RAW_FILE_NAME
 from fedhex_hpc.errors import DataError
 
 __all__ = ["DATASETS", "RemoteFile", "fetch", "zenodo_file"]
@@ -59,7 +62,11 @@ def zenodo_file(record: int, name: str, md5: str | None = None) -> RemoteFile:
 
 #: Named data sets and their files.
 DATASETS: dict[str, list[RemoteFile]] = {
-    "lhco": [zenodo_file(2629073, RAW_FILE_NAME), zenodo_file(4536377, FEATURES_FILE_NAME)],
+    "lhco": [
+        zenodo_file(2629073, RAW_FILE_NAME),
+        zenodo_file(4536377, FEATURES_FILE_NAME),
+        zenodo_file(5759087, EXTRA_FILE_NAME),
+    ],
 }
 
 

@@ -12,7 +12,10 @@ Three public layouts are read, all written by pandas under the key ``df``:
 * ``events_anomalydetection_v2.features.h5`` (:class:`LHCOFeaturesSource`): the two
   leading jets' momenta, masses and n-subjettiness (``pxj1 ... tau3j2``, GeV) and
   ``label``, in fixed or table format; turned into the ANODE/CATHODE features
-  ``mj1, delta_mj, tau21_j1, tau21_j2`` conditioned on ``mjj`` (TeV).
+  ``mj1, delta_mj, tau21_j1, tau21_j2`` (and ``tau32_j1, tau32_j2``) conditioned on
+  ``mjj`` (TeV). The extra signal-region background
+  ``events_anomalydetection_qcd_extra_inneronly_features.h5`` has the same layout;
+  it is read with ``background_only=True`` (its ``label`` column may be absent).
 
 Fixed-format files are sliced by rows with h5py (pandas reads them whole); all
 files are opened read-only with HDF5 file locking off.
@@ -35,6 +38,9 @@ from fedhex_hpc.data.sources.base import CLASS_NAMES, Column, Partition
 from fedhex_hpc.errors import ConfigError, DataError, listing
 
 __all__ = [
+    "BASELINE_FEATURES",
+    "EXTENDED_FEATURES",
+    "EXTRA_FILE_NAME",
     "FEATURES_FILE_NAME",
     "FEATURE_FILE_COLUMNS",
     "KEY",
@@ -52,6 +58,11 @@ __all__ = [
 #: Public names of the raw and high-level features files.
 RAW_FILE_NAME = "events_anomalydetection.h5"
 FEATURES_FILE_NAME = "events_anomalydetection_v2.features.h5"
+#: Public name of the extra simulated background of the signal region (features layout).
+EXTRA_FILE_NAME = "events_anomalydetection_qcd_extra_inneronly_features.h5"
+#: The four ANODE/CATHODE features (masses in TeV) and the extended set with tau32.
+BASELINE_FEATURES = ("mj1", "delta_mj", "tau21_j1", "tau21_j2")
+EXTENDED_FEATURES = (*BASELINE_FEATURES, "tau32_j1", "tau32_j2")
 #: The pandas key of every LHCO file.
 KEY = "df"
 #: Particle slots per event in the raw file.
@@ -70,7 +81,7 @@ _SLAB_BYTES = 16 << 20
 _PARTICLE_UNITS = {"pt": "GeV", "eta": "", "phi": "rad"}
 _TABLE_NAME = re.compile(r"(?:^|_)(background|signal)(?:_|\.|$)")
 _CLASS_CODES = {name: code for code, name in CLASS_NAMES.items()}
-_JET_QUANTITIES = ("px", "py", "pz", "m", "tau1", "tau2")
+_JET_QUANTITIES = ("px", "py", "pz", "m", "tau1", "tau2", "tau3")
 
 
 def table_file_name(class_name: str, split: str) -> str:
@@ -92,7 +103,8 @@ def anode_features(columns: Mapping[str, np.ndarray]) -> pd.DataFrame:
     Returns:
         Columns ``mj1`` (lighter jet mass), ``delta_mj`` (heavier minus lighter),
         ``tau21_j1``/``tau21_j2`` (tau2/tau1 of the lighter/heavier jet, 0 where
-        tau1 is 0) and ``mjj`` (invariant mass of the pair).
+        tau1 is 0), ``tau32_j1``/``tau32_j2`` (tau3/tau2 likewise, 0 where tau2 is
+        0) and ``mjj`` (invariant mass of the pair).
     """
     jets = [
         {q: np.asarray(columns[f"{q}j{jet}"], np.float64) for q in _JET_QUANTITIES}
@@ -107,8 +119,10 @@ def anode_features(columns: Mapping[str, np.ndarray]) -> pd.DataFrame:
         {
             "mj1": light["m"] / 1000.0,
             "delta_mj": (heavy["m"] - light["m"]) / 1000.0,
-            "tau21_j1": _tau21(light),
-            "tau21_j2": _tau21(heavy),
+            "tau21_j1": _ratio(light, "tau2", "tau1"),
+            "tau21_j2": _ratio(heavy, "tau2", "tau1"),
+            "tau32_j1": _ratio(light, "tau3", "tau2"),
+            "tau32_j2": _ratio(heavy, "tau3", "tau2"),
             "mjj": np.sqrt(np.clip(mjj2, 0.0, None)) / 1000.0,
         }
     )
@@ -118,9 +132,9 @@ def _energy(jet: Mapping[str, np.ndarray]) -> np.ndarray:
     return np.sqrt(jet["px"] ** 2 + jet["py"] ** 2 + jet["pz"] ** 2 + jet["m"] ** 2)
 
 
-def _tau21(jet: Mapping[str, np.ndarray]) -> np.ndarray:
-    out = np.zeros_like(jet["tau1"])
-    return np.divide(jet["tau2"], jet["tau1"], out=out, where=jet["tau1"] != 0)
+def _ratio(jet: Mapping[str, np.ndarray], top: str, bottom: str) -> np.ndarray:
+    out = np.zeros_like(jet[bottom])
+    return np.divide(jet[top], jet[bottom], out=out, where=jet[bottom] != 0)
 
 
 # ----------------------------------------------------------------------------- files
@@ -271,8 +285,7 @@ _PARTICLE_SOURCE_COLUMNS = (
 _FEATURES_SOURCE_COLUMNS = (
     Column("mj1", "feature", "TeV"),
     Column("delta_mj", "feature", "TeV"),
-    Column("tau21_j1", "feature"),
-    Column("tau21_j2", "feature"),
+    *(Column(name, "feature") for name in EXTENDED_FEATURES[2:]),
     Column("mjj", "condition", "TeV"),
     Column("class", "class"),
 )
@@ -431,24 +444,43 @@ class LHCOTableSource:
 # ----------------------------------------------------------------------------- features
 
 
-def _features_frame(columns: Mapping[str, np.ndarray], path: Path, start: int) -> pd.DataFrame:
+def _features_frame(
+    columns: Mapping[str, np.ndarray], path: Path, start: int, background_only: bool
+) -> pd.DataFrame:
     frame = anode_features(columns)
     frame.index = pd.RangeIndex(start, start + len(frame))
+    if "label" not in columns:  # only read so for background_only files
+        frame["class"] = np.zeros(len(frame), np.int64)
+        return frame
     frame["class"] = _classes(np.asarray(columns["label"]), path, "label", start)
+    signal = np.flatnonzero(frame["class"].to_numpy())
+    if background_only and signal.size:
+        raise DataError(
+            f"{path}: column 'label' row {start + signal[0]}: expected 0 (a background-only "
+            "file), found 1"
+        )
     return frame
 
 
 def _read_features_fixed(
-    path: Path, key: str, start: int, stop: int, locations: tuple[tuple[str, str, int], ...]
+    path: Path,
+    key: str,
+    start: int,
+    stop: int,
+    locations: tuple[tuple[str, str, int], ...],
+    background_only: bool = False,
 ) -> pd.DataFrame:
     blocks = _read_rows(path, sorted({f"{key}/{block}" for _, block, _ in locations}), start, stop)
     columns = {name: blocks[f"{key}/{block}"][:, index] for name, block, index in locations}
-    return _features_frame(columns, path, start)
+    return _features_frame(columns, path, start, background_only)
 
 
-def _read_features_table(path: Path, key: str, start: int, stop: int) -> pd.DataFrame:
-    frame = pd.read_hdf(path, key, start=start, stop=stop, columns=FEATURE_FILE_COLUMNS)
-    return _features_frame({name: frame[name].to_numpy() for name in frame}, path, start)
+def _read_features_table(
+    path: Path, key: str, start: int, stop: int, names: tuple[str, ...], background_only: bool
+) -> pd.DataFrame:
+    frame = pd.read_hdf(path, key, start=start, stop=stop, columns=list(names))
+    columns = {name: frame[name].to_numpy() for name in frame}
+    return _features_frame(columns, path, start, background_only)
 
 
 def _fixed_locations(fh: h5py.File, path: Path, key: str) -> dict[str, tuple[str, int]]:
@@ -463,8 +495,8 @@ def _fixed_locations(fh: h5py.File, path: Path, key: str) -> dict[str, tuple[str
     return locations
 
 
-def _missing_columns(path: Path, key: str, found: Sequence[str]) -> None:
-    missing = [name for name in FEATURE_FILE_COLUMNS if name not in found]
+def _missing_columns(path: Path, key: str, found: Sequence[str], needed: Sequence[str]) -> None:
+    missing = [name for name in needed if name not in found]
     if missing:
         raise DataError(
             f"{path}: key {key!r}: missing columns {listing(missing)} of the features "
@@ -478,26 +510,39 @@ class LHCOFeaturesSource:
     Reads the jets' momenta, masses and n-subjettiness in chunks (fixed format by
     h5py row slices, table format by pandas ``start``/``stop``) and gives the
     ANODE/CATHODE features (see :func:`anode_features`) with ``mjj`` as condition.
+    The extra signal-region background file is read the same way with
+    ``background_only=True``.
     """
 
     name = "lhco_features"
 
-    def __init__(self, path: str | Path, chunk_rows: int = 100_000, key: str = KEY) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        chunk_rows: int = 100_000,
+        key: str = KEY,
+        background_only: bool = False,
+    ) -> None:
         """Check the file's layout.
 
         Args:
             path: The features file (pandas fixed or table format).
             chunk_rows: Events per partition.
             key: The pandas key.
+            background_only: A file of background events only (the extra
+                signal-region background): its ``label`` column may be absent
+                (every event is then background) and a label 1 is an error.
 
         Raises:
             DataError: The file is missing, not HDF5 or truncated, has no pandas
-                frame under ``key``, or lacks one of the 15 expected columns.
+                frame under ``key``, or lacks one of the 15 expected columns
+                (``label`` may be absent for ``background_only``).
         """
         self.columns = list(_FEATURES_SOURCE_COLUMNS)
         self.path = Path(path)
         self.key = key
         self.chunk_rows = chunk_rows
+        self.background_only = background_only
         with _open(self.path) as fh:
             self.format = _pandas_format(fh, self.path, key)
             fixed = self.format == "fixed"
@@ -505,19 +550,31 @@ class LHCOFeaturesSource:
             rows = _node(fh, self.path, rows_node, h5py.Dataset).shape[0]
             locations = _fixed_locations(fh, self.path, key) if fixed else None
         found = list(locations) if locations is not None else _pandas_columns(self.path, key)
-        _missing_columns(self.path, key, found)
+        jet_columns = FEATURE_FILE_COLUMNS[:-1]
+        _missing_columns(self.path, key, found, jet_columns)
+        self.has_labels = "label" in found
+        if not (self.has_labels or background_only):
+            raise DataError(
+                f"{self.path}: key {key!r}: no column 'label'; expected labelled events "
+                "(1 signal, 0 background)"
+            )
+        self._names = tuple(FEATURE_FILE_COLUMNS if self.has_labels else jet_columns)
         self.rows = _check_rows(self.path, key, rows)
         self._locations = (
-            None
-            if locations is None
-            else tuple((name, *locations[name]) for name in FEATURE_FILE_COLUMNS)
+            None if locations is None else tuple((name, *locations[name]) for name in self._names)
         )
 
     def partitions(self) -> list[Partition]:
         """Row ranges of ``chunk_rows`` events, in file order."""
         if self._locations is None:
             return _partitions(
-                self.path, self.rows, self.chunk_rows, _read_features_table, key=self.key
+                self.path,
+                self.rows,
+                self.chunk_rows,
+                _read_features_table,
+                key=self.key,
+                names=self._names,
+                background_only=self.background_only,
             )
         return _partitions(
             self.path,
@@ -526,6 +583,7 @@ class LHCOFeaturesSource:
             _read_features_fixed,
             key=self.key,
             locations=self._locations,
+            background_only=self.background_only,
         )
 
     def source_files(self) -> list[Path]:

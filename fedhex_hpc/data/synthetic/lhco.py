@@ -8,7 +8,9 @@ so the readers can be tested and benchmarked without the 7 GB download:
 * tables (``events_anomalydetection_{background|signal}_table_{split}.h5``): pandas
   table format, float32 columns ``pt_i, eta_i, phi_i``;
 * features (``events_anomalydetection_v2.features.h5``): pandas fixed (or table)
-  format, ``pxj1 ... tau3j2, label`` in GeV.
+  format, ``pxj1 ... tau3j2, label`` in GeV;
+* extra (``events_anomalydetection_qcd_extra_inneronly_features.h5``): the features
+  layout, background only (label 0), mjj inside the signal region 3.3-3.7 TeV.
 
 Events are dijets: background with a falling mjj spectrum (2.5-7 TeV), QCD-like jet
 masses and high tau21; signal W' -> X(500 GeV) Y(100 GeV) at mjj = 3.5 TeV with
@@ -35,6 +37,7 @@ import pandas as pd
 
 from fedhex_hpc.data.sources.base import CLASS_NAMES
 from fedhex_hpc.data.sources.lhco import (
+    EXTRA_FILE_NAME,
     FEATURE_FILE_COLUMNS,
     FEATURES_FILE_NAME,
     KEY,
@@ -46,11 +49,23 @@ from fedhex_hpc.data.sources.lhco import (
 )
 from fedhex_hpc.errors import ConfigError
 from fedhex_hpc.io_utils import atomic_path
+from fedhex_hpc.seeding import rng as seeded_rng
 
-__all__ = ["KINDS", "SIGNAL_FRACTION", "generate", "write_features", "write_raw", "write_tables"]
+__all__ = [
+    "EXTRA_MJJ_TEV",
+    "KINDS",
+    "SIGNAL_FRACTION",
+    "generate",
+    "write_extra_background",
+    "write_features",
+    "write_raw",
+    "write_tables",
+]
 
 #: What :func:`generate` can write.
-KINDS = ("raw", "tables", "features")
+KINDS = ("raw", "tables", "features", "extra")
+#: mjj range of the extra signal-region background (TeV).
+EXTRA_MJJ_TEV = (3.3, 3.7)
 
 #: Signal share of the real R&D file (100k of 1.1M events).
 SIGNAL_FRACTION = 100_000 / 1_100_000
@@ -83,8 +98,8 @@ def _power_law(
     return (low + rng.uniform(size=n) * (high - low)) ** (1.0 / (1.0 - index))
 
 
-def _mjj(rng: np.random.Generator, signal: np.ndarray) -> np.ndarray:
-    background = _power_law(rng, signal.size, _MJJ_BACKGROUND_GEV, _MJJ_BACKGROUND_INDEX)
+def _mjj(rng: np.random.Generator, signal: np.ndarray, bounds: tuple[float, float]) -> np.ndarray:
+    background = _power_law(rng, signal.size, bounds, _MJJ_BACKGROUND_INDEX)
     resonance = rng.normal(_MJJ_SIGNAL_GEV, 0.04 * _MJJ_SIGNAL_GEV, signal.size)
     return np.where(signal, resonance, background)
 
@@ -138,10 +153,15 @@ def _pair_velocity(rng: np.random.Generator, mjj: np.ndarray) -> np.ndarray:
     return np.column_stack(momentum) / (transverse_mass * np.cosh(rapidity))[:, None]
 
 
-def _dijets(rng: np.random.Generator, labels: np.ndarray) -> dict[str, np.ndarray]:
-    """Features-file columns (GeV) of one dijet per label, jets ordered by pT."""
+def _dijets(
+    rng: np.random.Generator,
+    labels: np.ndarray,
+    mjj_bounds: tuple[float, float] = _MJJ_BACKGROUND_GEV,
+) -> dict[str, np.ndarray]:
+    """Features-file columns (GeV) of one dijet per label, jets ordered by pT; background
+    mjj within ``mjj_bounds`` (GeV)."""
     signal = labels == 1.0
-    mjj, masses = _mjj(rng, signal), _jet_masses(rng, signal)
+    mjj, masses = _mjj(rng, signal, mjj_bounds), _jet_masses(rng, signal)
     p_star = _two_body_momentum(mjj, *masses)[:, None] * _unit_vectors(rng, labels.size)
     beta = _pair_velocity(rng, mjj)
     jets = []
@@ -353,9 +373,14 @@ def write_features(
         dijets = _dijets(rng, chunk)
         return np.column_stack([dijets[name] for name in FEATURE_FILE_COLUMNS])
 
-    path = Path(path)
+    chunks = _chunks(labels, rng, _FEATURES_CHUNK, make)
+    return _write_features_chunks(Path(path), n_events, format, chunks)
+
+
+def _write_features_chunks(
+    path: Path, n_events: int, format: str, chunks: Iterator[np.ndarray]
+) -> Path:
     with atomic_path(path) as temporary:
-        chunks = _chunks(labels, rng, _FEATURES_CHUNK, make)
         if format == "fixed":
             _write_fixed(temporary, FEATURE_FILE_COLUMNS, n_events, np.float64, chunks)
         else:
@@ -363,11 +388,50 @@ def write_features(
     return path
 
 
+def write_extra_background(
+    path: str | Path,
+    n_events: int,
+    seed: int = 0,
+    format: Literal["fixed", "table"] = "fixed",
+    mjj_range: tuple[float, float] = EXTRA_MJJ_TEV,
+) -> Path:
+    """Write an extra signal-region background file in the features layout.
+
+    Like the public ``events_anomalydetection_qcd_extra_inneronly_features.h5``
+    (about 612k events): background dijets only (``label`` 0) with the features
+    file's falling mjj spectrum restricted to ``mjj_range``.
+
+    Args:
+        path: The file to write (replaced if it exists).
+        n_events: Number of events.
+        seed: Random seed (its own stream: never the features file's events).
+        format: pandas ``"fixed"`` or ``"table"`` format.
+        mjj_range: The mjj range in TeV.
+
+    Returns:
+        The path written.
+    """
+    _check_count("n_events", n_events)
+    low, high = mjj_range
+    if not 0 < low < high:
+        raise ConfigError(f"mjj_range must be two increasing positive TeV values, got {mjj_range}")
+    bounds = (1000.0 * low, 1000.0 * high)
+    rng = seeded_rng(seed, "lhco_extra")
+
+    def make(rng: np.random.Generator, chunk: np.ndarray) -> np.ndarray:
+        dijets = _dijets(rng, chunk, bounds)
+        return np.column_stack([dijets[name] for name in FEATURE_FILE_COLUMNS])
+
+    chunks = _chunks(np.zeros(n_events), rng, _FEATURES_CHUNK, make)
+    return _write_features_chunks(Path(path), n_events, format, chunks)
+
+
 def generate(kind: str, out: str | Path, n_events: int, seed: int = 0) -> list[Path]:
     """Write synthetic LHCO files of one kind into a folder (for a CLI).
 
     Args:
-        kind: ``"raw"``, ``"tables"`` or ``"features"``.
+        kind: ``"raw"``, ``"tables"``, ``"features"`` or ``"extra"`` (the extra
+            signal-region background).
         out: The output folder (created if needed).
         n_events: Events in the file; for ``"tables"`` events in each of the six files.
         seed: Random seed.
@@ -385,4 +449,6 @@ def generate(kind: str, out: str | Path, n_events: int, seed: int = 0) -> list[P
         return write_tables(out, n_events, seed=seed)
     if kind == "raw":
         return [write_raw(out / RAW_FILE_NAME, n_events, seed=seed)]
+    if kind == "extra":
+        return [write_extra_background(out / EXTRA_FILE_NAME, n_events, seed=seed)]
     return [write_features(out / FEATURES_FILE_NAME, n_events, seed=seed)]
