@@ -4,6 +4,7 @@ small study end to end through `fedhex submit` with the local scheduler."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -65,7 +66,7 @@ def test_plan_orders_tasks_round_robin_over_groups():
     ],
 )
 def test_bad_specs_are_one_line_errors(overrides, message, tmp_path):
-    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(ConfigError, match=re.escape(message)):
         plan_study("lhco_anomaly", tmp_path / "study", overrides=overrides)
     assert not (tmp_path / "study").exists()
 

@@ -11,15 +11,15 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from fedhex_hpc.data.sources.lhco import BASELINE_FEATURES, EXTENDED_FEATURES
 from fedhex_hpc.errors import ConfigError, DataError, suggest
 from fedhex_hpc.seeding import rng
 
 __all__ = ["FEATURE_SETS", "classifier_inputs", "feature_names"]
 
-_BASELINE = ("mj1", "delta_mj", "tau21_j1", "tau21_j2")
 _COLUMNS: dict[str, tuple[str, ...]] = {
-    "baseline": _BASELINE,
-    "extended": (*_BASELINE, "tau32_j1", "tau32_j2"),
+    "baseline": tuple(BASELINE_FEATURES),
+    "extended": tuple(EXTENDED_FEATURES),
 }
 FEATURE_SETS: tuple[str, ...] = tuple(_COLUMNS)
 

@@ -87,7 +87,7 @@ def plan_tasks(spec: LhcoSpec) -> tuple[list[dict[str, int]], list[dict[str, Any
 
 
 def _write_synthetic_inputs(spec: LhcoSpec, folder: LhcoFolder) -> tuple[Path, Path]:
-    from fedhex_hpc.data.synthetic.lhco import write_extra_features, write_features
+    from fedhex_hpc.data.synthetic.lhco import write_extra_background, write_features
 
     n_extra = spec.inputs.synthetic_extra_events or max(
         1000, round(_EXTRA_SHARE * spec.inputs.synthetic_events)
@@ -95,7 +95,7 @@ def _write_synthetic_inputs(spec: LhcoSpec, folder: LhcoFolder) -> tuple[Path, P
     features = write_features(
         folder.file("inputs", FEATURES_FILE_NAME), spec.inputs.synthetic_events, seed=1
     )
-    extra = write_extra_features(folder.file("inputs", EXTRA_FILE_NAME), n_extra, seed=2)
+    extra = write_extra_background(folder.file("inputs", EXTRA_FILE_NAME), n_extra, seed=2)
     return features, extra
 
 

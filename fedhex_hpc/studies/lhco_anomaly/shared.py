@@ -22,18 +22,16 @@ from typing import Any
 
 import numpy as np
 
+from fedhex_hpc.classifiers import feature_names
 from fedhex_hpc.config import Config, config_to_dict
-from fedhex_hpc.data.sources.lhco import BASELINE_FEATURES, EXTENDED_FEATURES
 from fedhex_hpc.data.weak_supervision import Prepared, prepare
 from fedhex_hpc.io_utils import atomic_path, write_json_atomic
 from fedhex_hpc.seeding import derive_seed
 from fedhex_hpc.studies.lhco_anomaly.folder import LhcoFolder
 from fedhex_hpc.studies.lhco_anomaly.spec import flow_config, prepare_config
 
-__all__ = ["FLOW_FEATURES", "TEMPLATE_PARTS", "GroupSteps", "step_seconds"]
+__all__ = ["TEMPLATE_PARTS", "GroupSteps", "step_seconds"]
 
-#: The features each feature set's flows model (classifiers may add noise inputs).
-FLOW_FEATURES = {"baseline": list(BASELINE_FEATURES), "extended": list(EXTENDED_FEATURES)}
 #: Shares of the template samples: classifier training, its validation, and the
 #: held-out part the closure test compares with the true SR background.
 TEMPLATE_PARTS = {"train": 0.5, "val": 0.25, "holdout": 0.25}
@@ -109,7 +107,7 @@ class GroupSteps:
         split = "sb" if which == "outer" else "sr"
         dataset = self.prepared_dir() / split
         seed = derive_seed(self.seed, "lhco_flow", 0 if which == "outer" else 1)
-        return flow_config(step, FLOW_FEATURES[feature_set], dataset, seed % 2**31)
+        return flow_config(step, list(feature_names(feature_set)), dataset, seed % 2**31)
 
     def flow_dir(self, which: str, feature_set: str) -> Path:
         """The run folder of a flow, keyed by its whole resolved config."""

@@ -35,7 +35,7 @@ from typing import Any
 
 import yaml
 
-from fedhex_hpc.classifiers.config import (
+from fedhex_hpc.classifiers import (
     CLASSIFIER_KINDS,
     FEATURE_SETS,
     NeuralEnsembleConfig,

@@ -22,16 +22,17 @@ from typing import Any
 
 import numpy as np
 
+from fedhex_hpc.classifiers import feature_names
 from fedhex_hpc.config import parse_section
 from fedhex_hpc.data.sources.lhco import EXTENDED_FEATURES
 from fedhex_hpc.seeding import derive_seed
 from fedhex_hpc.studies.base import run_task
 from fedhex_hpc.studies.lhco_anomaly.folder import LhcoFolder
-from fedhex_hpc.studies.lhco_anomaly.shared import FLOW_FEATURES, GroupSteps, step_seconds
+from fedhex_hpc.studies.lhco_anomaly.shared import GroupSteps, step_seconds
 
 __all__ = ["run_one"]
 
-_COLUMNS = [*EXTENDED_FEATURES, "mjj"]
+_COLUMNS = [*EXTENDED_FEATURES, "mjj", "label"]
 #: Per method: (label-1 source, label-0 source) as (dataset, split-suffix) names.
 _CLASSES = {
     "cathode": ("sr", "template"),
@@ -119,7 +120,7 @@ def _anode_scores(task: _Task):
     outer = task.steps.flow("outer", task.features)
     inner = task.steps.flow("inner", task.features)
     task.timed("flows", started)
-    names = FLOW_FEATURES[task.features]
+    names = feature_names(task.features)
 
     def score(columns: dict[str, np.ndarray], part: str) -> np.ndarray:
         x = np.stack([columns[n] for n in names], axis=1)
