@@ -40,6 +40,8 @@ STREAMS: dict[str, int] = {
     "interp_bootstrap": 144,  # per fold, point and method: bootstrap of the shifts
     "interp_auc": 145,  # per fold, point and method: classifier and permutations
     "root_grid": 151,  # per mass point: synthetic FEDHEX-like ROOT events
+    "template_mjj": 161,  # per block of a background template: its mjj from the KDE
+    "template_flow": 162,  # per block of a background template: the flow's draw
     "toys": 111,  # per truth point and toy: event count and events of a pseudo-experiment
 }
 
