@@ -88,7 +88,12 @@ class DataConfig:
 
 @dataclass
 class FlowConfig:
-    """Architecture of the MAF."""
+    """Architecture of the MAF.
+
+    With ``batch_norm``, ``batch_norm_stats: moving`` updates each layer's running
+    statistics from every training batch; ``epoch_pass`` freezes them during an epoch and
+    sets them after it from one full pass over the training set (CATHODE's recipe).
+    """
 
     n_blocks: int = field(default=5, metadata=_meta(1))
     hidden_units: list[int] = field(default_factory=lambda: [200, 200], metadata=_meta(1))
@@ -96,6 +101,7 @@ class FlowConfig:
     permutation: Literal["reverse", "random"] = "random"
     log_scale_bound: float = field(default=3.0, metadata=_meta(0, exclusive=True))
     batch_norm: bool = False
+    batch_norm_stats: Literal["moving", "epoch_pass"] = "moving"
     preprocessing: Literal["standardize", "logit", "none"] = "standardize"
     logit_alpha: float = field(default=0.05, metadata=_meta(0, exclusive=True))
     noise_std: float = field(default=0.0, metadata=_meta(0))
@@ -122,16 +128,24 @@ class EarlyStoppingConfig:
 
 @dataclass
 class TrainConfig:
-    """Optimisation, checkpoints and logging."""
+    """Optimisation, checkpoints and logging.
+
+    ``weight_decay`` adds ``weight_decay * w`` to the gradient of every trainable
+    variable before the Adam update (torch Adam's L2 ``weight_decay``, not AdamW).
+    ``keep_best_epochs: k`` keeps the weights of the k epochs with the lowest
+    validation loss in the run's ``ensemble/`` folder.
+    """
 
     batch_size: int = field(default=1024, metadata=_meta(1))
     max_epochs: int = field(default=2000, metadata=_meta(1))
     learning_rate: float = field(default=1e-3, metadata=_meta(0, exclusive=True))
+    weight_decay: float = field(default=0.0, metadata=_meta(0))
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
     restore_best: bool = True
     checkpoint_every: int = field(default=10, metadata=_meta(1))
     keep_checkpoints: int = field(default=3, metadata=_meta(1))
+    keep_best_epochs: int = field(default=0, metadata=_meta(0))
     log_every: int = field(default=10, metadata=_meta(1))
     jit_compile: bool = False
     shuffle: bool = True

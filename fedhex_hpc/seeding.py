@@ -50,6 +50,8 @@ STREAMS: dict[str, int] = {
     "lhco_task": 163,  # per task: its classifier, noise inputs and closure bootstrap
     "lhco_extra": 152,  # synthetic extra signal-region LHCO background
     "lhco_prepare": 153,  # per pool: shuffles of the weak-supervision splits
+    "template_mjj": 161,  # per block of a background template: its mjj from the KDE
+    "template_flow": 162,  # per block of a background template: the flow's draw
     "toys": 111,  # per truth point and toy: event count and events of a pseudo-experiment
 }
 

@@ -97,6 +97,8 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     from fedhex_hpc.runs import RunDir
     from fedhex_hpc.studies.steps import dataset_conditions, sample_run
 
+    if args.template:
+        return _sample_template(args)
     cond = None
     if args.cond_dataset:
         base = dataset_conditions(args.run_dir, args.cond_dataset, args.region, args.cond_split)
@@ -113,6 +115,34 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         raise ConfigError("give -n N (number of events)")
     out = sample_run(args.run_dir, args.n or 0, args.output, cond, seed=args.seed)
     print(f"wrote {out}")
+    return 0
+
+
+def _sample_template(args: argparse.Namespace) -> int:
+    """``fedhex sample --template``: a background template dataset, split over MPI ranks."""
+    from fedhex_hpc.data import read_columns
+    from fedhex_hpc.studies.steps import dataset_conditions
+    from fedhex_hpc.studies.steps.ranks import world
+    from fedhex_hpc.studies.steps.template import ensemble_models, fit_mjj_kde, write_template
+
+    if args.n is None:
+        raise ConfigError("--template needs -n (rows of the template)")
+    if args.cond_dataset:
+        mjj = dataset_conditions(args.run_dir, args.cond_dataset, args.region, args.cond_split)
+    elif args.cond_file:
+        names = ensemble_models(args.run_dir)[0].spec.condition_names
+        mjj = read_columns(args.cond_file, names, args.cond_key)[names[0]]
+    else:
+        raise ConfigError("--template needs the mjj to fit its KDE: --cond-dataset or --cond-file")
+    comm = world()
+    kde = fit_mjj_kde(mjj, args.kde_bandwidth)
+    manifest = write_template(args.run_dir, kde, args.n, args.seed, args.output, comm)
+    if comm.rank == 0:
+        counts = manifest.options["counts"]
+        print(
+            f"wrote {args.output}: {counts['requested'] - counts['dropped']} template rows "
+            f"({counts['dropped']} outside the flow's domain dropped) on {comm.size} rank(s)"
+        )
     return 0
 
 
@@ -140,7 +170,9 @@ def add_run_commands(sub: argparse._SubParsersAction) -> None:
     sample = sub.add_parser("sample", help="draw events from a trained run")
     sample.add_argument("run_dir")
     sample.add_argument("-n", type=int, help="events (per --cond value)")
-    sample.add_argument("-o", "--output", required=True, help="output HDF5 file")
+    sample.add_argument(
+        "-o", "--output", required=True, help="output HDF5 file (dataset folder with --template)"
+    )
     sample.add_argument(
         "--cond", action="append", default=[], metavar="V1,V2", help="condition values"
     )
@@ -152,6 +184,13 @@ def add_run_commands(sub: argparse._SubParsersAction) -> None:
     sample.add_argument("--region", default="signal", choices=["signal", "sideband", "all"])
     sample.add_argument("--cond-split", default="test", choices=["train", "val", "test"])
     sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument(
+        "--template",
+        action="store_true",
+        help="CATHODE background template: -n rows over the run's ensemble, mjj from a KDE of "
+        "the --cond-dataset/--cond-file mjj; a dataset folder, rows split over MPI ranks",
+    )
+    sample.add_argument("--kde-bandwidth", type=float, default=0.01, help="with --template")
     sample.set_defaults(func=_cmd_sample)
 
     evaluate = sub.add_parser("evaluate", help="metrics.json and plots for a run")

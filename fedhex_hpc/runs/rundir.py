@@ -9,6 +9,7 @@ Layout::
     RUN/history.csv        one row per epoch
     RUN/checkpoints/       epoch-NNNNNN/ (last K), best/ (best flow so far)
     RUN/model/             final flow (spec.json + weights), loadable without config
+    RUN/ensemble/          flows of the train.keep_best_epochs best epochs, ensemble.json
     RUN/metrics.json       evaluation results
     RUN/plots/             loss curves, densities, marginals
     RUN/tensorboard/       TensorBoard scalars
@@ -53,6 +54,7 @@ class RunDir:
     history_file = property(lambda self: self.path / "history.csv")
     checkpoints = property(lambda self: self.path / "checkpoints")
     model = property(lambda self: self.path / "model")
+    ensemble = property(lambda self: self.path / "ensemble")
     metrics_file = property(lambda self: self.path / "metrics.json")
     plots = property(lambda self: self.path / "plots")
     tensorboard = property(lambda self: self.path / "tensorboard")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from fedhex_hpc._tf import tf
@@ -31,7 +31,8 @@ class TrainState:
 
     ``epoch`` counts finished epochs; ``step`` the steps already taken in the next
     one (non-zero only for a checkpoint written on preemption), whose partial
-    loss sum is ``loss_sum`` over ``loss_count`` events.
+    loss sum is ``loss_sum`` over ``loss_count`` events. ``ensemble`` holds, per slot
+    of the kept best epochs, ``[epoch, val_loss]`` of the weights in that slot.
     """
 
     epoch: int = 0
@@ -42,6 +43,7 @@ class TrainState:
     best_epoch: int = 0
     wait: int = 0
     seconds: float = 0.0
+    ensemble: list = field(default_factory=list)
 
     @property
     def name(self) -> str:

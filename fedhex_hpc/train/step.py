@@ -17,6 +17,7 @@ def build_train_step(
     weight_norm: float = 1.0,
     jit_compile: bool = False,
     wrap_tape: Callable[[tf.GradientTape], tf.GradientTape] = lambda tape: tape,
+    weight_decay: float = 0.0,
 ) -> Callable:
     """A ``tf.function`` ``step(x, cond, weight, noise_seed) -> loss`` that updates ``model``.
 
@@ -25,7 +26,8 @@ def build_train_step(
     training set, so batches with few or negative weights do not blow up.
     ``cond`` and ``weight`` may be ``None``; ``noise_seed`` is a stateless seed
     (shape [2]) for the optional Gaussian input noise. ``wrap_tape`` lets
-    data-parallel training average the gradients over ranks.
+    data-parallel training average the gradients over ranks. ``weight_decay`` adds
+    ``weight_decay * v`` to the gradient of each variable ``v`` (torch Adam's L2 term).
     """
     variables = model.trainable_variables
 
@@ -39,6 +41,8 @@ def build_train_step(
             else:
                 loss = -tf.reduce_mean(weight * logq) / weight_norm
         grads = wrap_tape(tape).gradient(loss, variables)
+        if weight_decay:
+            grads = [g + weight_decay * v for g, v in zip(grads, variables, strict=True)]
         optimizer.apply_gradients(zip(grads, variables, strict=True))
         return loss
 

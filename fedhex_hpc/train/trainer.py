@@ -6,6 +6,9 @@ all-reduce, broadcast, sums over ranks), and only rank 0 writes files. The loop
 checks a stop flag after every step; a signal handler (see
 :mod:`fedhex_hpc.train.preemption`) sets it, and all ranks then stop at the same
 step, rank 0 writes a checkpoint there, and :class:`Preempted` is raised.
+With ``train.keep_best_epochs: k`` the checkpoints also hold the weights of the k
+epochs with the lowest validation loss, and rank 0 exports them to ``RUN/ensemble/``
+(one saved flow per epoch and ``ensemble.json``, swapped in as one folder).
 Everything random is derived from ``run.seed`` and the epoch/step counters, so a
 resumed run takes exactly the steps an uninterrupted one would have.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TextIO
 
 import numpy as np
@@ -26,6 +30,8 @@ from fedhex_hpc.data.domain import describe_outside, split_by_domain
 from fedhex_hpc.data.training import TrainingData
 from fedhex_hpc.errors import Preempted, TrainingError
 from fedhex_hpc.flows import FlowModel, save_flow
+from fedhex_hpc.flows.batch_norm import freeze_batch_norm, set_batch_norm_statistics
+from fedhex_hpc.io_utils import atomic_directory, write_json_atomic
 from fedhex_hpc.runs import RunDir
 from fedhex_hpc.train.checkpoints import CheckpointStore, TrainState
 from fedhex_hpc.train.distributed import Distributed, SingleProcess
@@ -34,7 +40,10 @@ from fedhex_hpc.train.progress import Progress
 from fedhex_hpc.train.schedules import learning_rate_at
 from fedhex_hpc.train.step import build_train_step
 
-__all__ = ["TrainResult", "Trainer", "log_prob_sums", "mean_log_prob"]
+__all__ = ["ENSEMBLE_FILE", "TrainResult", "Trainer", "log_prob_sums", "mean_log_prob"]
+
+#: Members of ``RUN/ensemble/``: their epochs, validation losses and folders.
+ENSEMBLE_FILE = "ensemble.json"
 
 
 @dataclass(frozen=True)
@@ -102,6 +111,11 @@ class Trainer:
         self.optimizer = tf.keras.optimizers.Adam(learning_rate=self.cfg.learning_rate)
         self.optimizer.build(model.trainable_variables)
         self.best = WeightCopy(model.variables)
+        self.ensemble = [WeightCopy(model.variables) for _ in range(self.cfg.keep_best_epochs)]
+        self._exported_ensemble: list | None = None
+        self._epoch_pass = config.flow.batch_norm_stats == "epoch_pass" and bool(model.batch_norms)
+        if self._epoch_pass:
+            freeze_batch_norm(model)
         self.store = CheckpointStore(run.checkpoints, self.cfg.keep_checkpoints)
         self.history = History(run.history_file)
         if data.weight_mean <= 0:
@@ -113,6 +127,7 @@ class Trainer:
             data.weight_mean,
             self.cfg.jit_compile,
             self.dist.wrap_tape,
+            self.cfg.weight_decay,
         )
         self._exported_best_epoch = -1
         self._broadcast_done = False
@@ -126,7 +141,8 @@ class Trainer:
     @property
     def objects(self) -> dict[str, tf.Module]:
         """Everything a checkpoint holds."""
-        return {"flow": self.model, "optimizer": self.optimizer, "best": self.best}
+        slots = {f"ensemble_{i}": copy for i, copy in enumerate(self.ensemble)}
+        return {"flow": self.model, "optimizer": self.optimizer, "best": self.best, **slots}
 
     def request_stop(self) -> None:
         """Ask the loop to checkpoint after the current step and raise :class:`Preempted`."""
@@ -138,19 +154,55 @@ class Trainer:
             return TrainState()
         state = self.store.restore(latest, self.objects)
         self._exported_best_epoch = state.best_epoch
+        self._exported_ensemble = None  # the folder may lag the checkpoint: export again
         return state
+
+    def _save_copy(self, copy: WeightCopy, path: Path) -> None:
+        """Save the flow with the weights of ``copy`` to ``path``; the model is unchanged."""
+        current = [v.numpy() for v in self.model.variables]
+        copy.copy_to(self.model.variables)
+        save_flow(self.model, path)
+        for var, value in zip(self.model.variables, current, strict=True):
+            var.assign(value)
+
+    def _keep_in_ensemble(self, state: TrainState, val_loss: float) -> None:
+        """Put the current weights into the ensemble if epoch ``state.epoch`` is among the
+        ``keep_best_epochs`` lowest validation losses so far (replacing the worst)."""
+        members = [list(m) for m in state.ensemble]
+        if len(members) < len(self.ensemble):
+            slot = len(members)
+            members.append([])
+        else:
+            slot = max(range(len(members)), key=lambda s: members[s][1])
+            if not val_loss < members[slot][1]:
+                return
+        members[slot] = [state.epoch, val_loss]
+        self.ensemble[slot].copy_from(self.model.variables)
+        state.ensemble = members
+
+    def _export_ensemble(self, state: TrainState) -> None:
+        """Write ``RUN/ensemble/`` (rank 0) if its members changed since the last export."""
+        if not self.ensemble or state.ensemble == self._exported_ensemble:
+            return
+        order = sorted(range(len(state.ensemble)), key=lambda s: state.ensemble[s][1])
+        members = []
+        with atomic_directory(self.run.ensemble) as tmp:
+            for slot in order:
+                epoch, val_loss = state.ensemble[slot]
+                name = f"epoch-{epoch:06d}"
+                self._save_copy(self.ensemble[slot], tmp / name)
+                members.append({"epoch": epoch, "val_loss": val_loss, "path": name})
+            write_json_atomic(tmp / ENSEMBLE_FILE, {"members": members})
+        self._exported_ensemble = [list(m) for m in state.ensemble]
 
     def _checkpoint(self, state: TrainState) -> None:
         if not self.dist.is_root:
             return
         self.store.save(state, self.objects)
         if state.best_epoch and state.best_epoch != self._exported_best_epoch:
-            current = [v.numpy() for v in self.model.variables]
-            self.best.copy_to(self.model.variables)
-            save_flow(self.model, self.run.checkpoints / "best")
-            for var, value in zip(self.model.variables, current, strict=True):
-                var.assign(value)
+            self._save_copy(self.best, self.run.checkpoints / "best")
             self._exported_best_epoch = state.best_epoch
+        self._export_ensemble(state)
 
     def _report_val_outside(self, progress: Progress) -> int:
         """Say (on rank 0) how many validation events val_loss leaves out; all ranks call.
@@ -288,6 +340,9 @@ class Trainer:
             self.optimizer.learning_rate.assign(learning_rate)
             started = time.perf_counter()
             loss_sum, events = self._train_epoch(state)
+            if self._epoch_pass:
+                batches = ((b.x, b.cond) for b in self.data.train.epoch(state.epoch))
+                set_batch_norm_statistics(self.model, batches, self.dist.sum)
             val_sum, val_weight = log_prob_sums(self.model, self._val)
             loss_sum, train_events, val_sum, val_weight, all_events = self.dist.sum(
                 [loss_sum, state.loss_count + events, val_sum, val_weight, events]
@@ -300,6 +355,7 @@ class Trainer:
                 best_epoch=state.best_epoch,
                 wait=state.wait,
                 seconds=state.seconds + seconds,
+                ensemble=state.ensemble,
             )
             if not math.isfinite(train_loss):
                 self._fail_non_finite(state.epoch, "training loss")
@@ -310,6 +366,8 @@ class Trainer:
                 self.best.copy_from(self.model.variables)
             else:
                 state.wait += 1
+            if self.ensemble:
+                self._keep_in_ensemble(state, val_loss)
             row = {
                 "epoch": state.epoch,
                 "loss": train_loss,
@@ -336,5 +394,6 @@ class Trainer:
         if cfg.restore_best and state.best_epoch:
             self.best.copy_to(self.model.variables)
         if root:
+            self._export_ensemble(state)
             save_flow(self.model, self.run.model)
         return TrainResult(reason, state, self.dist.ranks.rank, val_outside)
