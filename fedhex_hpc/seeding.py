@@ -45,9 +45,9 @@ STREAMS: dict[str, int] = {
     "interp_bootstrap": 144,  # per fold, point and method: bootstrap of the shifts
     "interp_auc": 145,  # per fold, point and method: classifier and permutations
     "root_grid": 151,  # per mass point: synthetic FEDHEX-like ROOT events
-    "lhco_flow": 161,  # per (seed, n_signal) group and flow (outer, inner): its run seed
-    "lhco_template": 162,  # per group: template mjj and flow samples, and their parts
-    "lhco_task": 163,  # per task: its classifier, noise inputs and closure bootstrap
+    "lhco_flow": 171,  # per (seed, n_signal) group and flow (outer, inner): its run seed
+    "lhco_template": 172,  # per group: template mjj and flow samples, and their parts
+    "lhco_task": 173,  # per task: its classifier, noise inputs and closure bootstrap
     "lhco_extra": 152,  # synthetic extra signal-region LHCO background
     "lhco_prepare": 153,  # per pool: shuffles of the weak-supervision splits
     "template_mjj": 161,  # per block of a background template: its mjj from the KDE

@@ -32,6 +32,8 @@ def _row(result: dict[str, Any]) -> dict[str, Any]:
     row = {k: v for k, v in result.items() if not isinstance(v, dict | list)}
     for fraction, chi2_ndf in result["sculpting"].items():
         row[f"sculpt_chi2ndf_{float(fraction):g}"] = chi2_ndf
+    for part, count in result.get("outside_domain", {}).items():
+        row[f"outside_domain_{part}"] = count
     for step, seconds in {**result["shared_seconds"], **result["timings"]}.items():
         row[f"seconds_{step}"] = seconds
     return row

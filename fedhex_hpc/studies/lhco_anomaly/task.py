@@ -57,6 +57,8 @@ class _Task:
         self.spec = self.steps.spec
         self.features = self.task["features"]
         self.timings: dict[str, float] = {}
+        #: ANODE: events outside either flow's domain, per part of the data.
+        self.outside_domain: dict[str, int] = {}
         #: The task's seed: its classifier, noise inputs and closure bootstrap derive from it.
         self.seed = derive_seed(self.steps.seed, "lhco_task", task_id)
 
@@ -77,22 +79,29 @@ class _Task:
         self.timings[name] = time.monotonic() - started
 
 
+def _half(columns: dict[str, np.ndarray], which: int) -> dict[str, np.ndarray]:
+    """Every other event of a (shuffled) split: half 0 or half 1."""
+    return {name: values[which::2] for name, values in columns.items()}
+
+
 def _two_classes(task: _Task, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Inputs, labels and balancing-free unit weights of one split of the method's classes."""
     one, zero = _CLASSES[task.task["method"]]
     a, b = task.source(one, split), task.source(zero, split)
+    if split == "val" and zero != "template":
+        b = _half(b, 0)  # the other half is the closure test's, never seen by a classifier
     x = np.concatenate([task.inputs(a, f"{split}1"), task.inputs(b, f"{split}0")])
     y = np.concatenate([np.ones(len(a["mjj"])), np.zeros(len(b["mjj"]))])
     return x, y, np.ones(len(y))
 
 
 def _reference(task: _Task) -> dict[str, np.ndarray]:
-    """Held-out events of the method's background model (for the closure test)."""
+    """Held-out events of the method's background model, used by no classifier (for the
+    closure test): the template's holdout part, else half of the label-0 validation split."""
     method = task.task["method"]
     if method in ("cathode", "anode"):
         return task.steps.template(task.features)["holdout"]
-    zero = _CLASSES[method][1]
-    return task.source(zero, "val")
+    return _half(task.source(_CLASSES[method][1], "val"), 1)
 
 
 def _classifier_scores(task: _Task):
@@ -124,7 +133,12 @@ def _anode_scores(task: _Task):
 
     def score(columns: dict[str, np.ndarray], part: str) -> np.ndarray:
         x = np.stack([columns[n] for n in names], axis=1)
-        return anode_scores(inner, outer, x, columns["mjj"])
+        scores = anode_scores(inner, outer, x, columns["mjj"])
+        outside = np.isneginf(scores)
+        task.outside_domain[part] = int(outside.sum())
+        # outside either flow's domain: ranked below every other event (never selected)
+        floor = scores[~outside].min() - 1.0 if np.any(~outside) else 0.0
+        return np.where(outside, floor, scores)
 
     return score
 
@@ -189,7 +203,8 @@ def _work(task: _Task) -> dict[str, Any]:
     return {
         **{k: task.task[k] for k in ("method", "classifier", "features", "noise", "seed")},
         "n_signal": task.task["n_signal"],
-        "s_over_b": summary.get("sr_s_over_b"),
+        "s_over_b": summary["s_over_b"],
+        "outside_domain": task.outside_domain,
         **figures,
         "timings": task.timings,
         "shared_seconds": shared,
