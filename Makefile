@@ -52,12 +52,13 @@ setup-hpc: $(HOROVOD_STAMP)
 demo: $(STAMP)
 	rm -rf $(DEMO)
 	$(BIN)/fedhex train demo/dim2_small --run-dir $(DEMO)/dim2/three_in_row
-	PATH="$(CURDIR)/$(BIN):$$PATH" FEDHEX_WORK=$(DEMO)/lhco FEDHEX_EPOCHS=8 \
+	PATH="$(CURDIR)/$(BIN):$$PATH" FEDHEX_WORK=$(DEMO)/lhco FEDHEX_SMALL=1 \
+		FEDHEX_SYNTHETIC_EVENTS=120000 FEDHEX_N_SIGNAL=600 FEDHEX_CLASSIFIERS=trees \
 		bash jobs/train_lhco.sh
 	@echo
 	@echo "demo finished. Run directories (config, history, checkpoints, model, metrics.json, plots/):"
 	@echo "  $(DEMO)/dim2/three_in_row    2D density study (KL to the exact target in metrics.json)"
-	@echo "  $(DEMO)/lhco/run             LHCO-layout sideband flow (synthetic input), samples_signal_region.h5"
+	@echo "  $(DEMO)/lhco/study           CATHODE on SYNTHETIC LHCO-layout inputs: summary.md (SIC table), plots/, shared/ (flow)"
 
 lint: $(STAMP)
 	$(BIN)/ruff check fedhex_hpc tests benchmarks

@@ -13,9 +13,22 @@ from fedhex_hpc.config import Config, parse_config
 
 from .slurm_cluster import slurm_cluster
 
-__all__ = ["ROOT", "run_cli", "slurm_cluster", "small_raw"]
+__all__ = ["ROOT", "SMALL_LHCO_JOB", "run_cli", "slurm_cluster", "small_raw"]
 
 ROOT = Path(__file__).resolve().parents[1]
+
+#: jobs/train_lhco.sh in a minute or two: the spec's small variant, shrunk further.
+SMALL_LHCO_JOB = {
+    "FEDHEX_SMALL": "1",
+    "FEDHEX_SYNTHETIC_EVENTS": "20000",
+    "FEDHEX_N_SIGNAL": "300",
+    "FEDHEX_CLASSIFIERS": "trees",
+    "FEDHEX_EPOCHS": "2",
+    "FEDHEX_SET": (
+        "outer_flow.set.flow.n_blocks=2 outer_flow.set.flow.hidden_units=[16,16] "
+        "outer_flow.set.train.threads=1 template.n_samples=4000 trees.n_models=2"
+    ),
+}
 
 
 def small_raw(**sections: dict) -> dict:

@@ -29,6 +29,7 @@ from fedhex_hpc.schedulers.base import fedhex_command
 from fedhex_hpc.schedulers.profile import load_profile
 
 from .ci import require
+from .conftest import SMALL_LHCO_JOB
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "containers" / "Dockerfile"
@@ -41,11 +42,7 @@ PODMAN_CONF = ROOT / "containers" / "podman.conf"
 # The pinned stack: its versions live in pyproject.toml only.
 STACK = ("tensorflow", "tensorflow-probability", "tf-keras", "horovod")
 # The small LHCO run of the job script (FEDHEX_SET is split on spaces).
-SMALL_JOB = {
-    "FEDHEX_EPOCHS": "1",
-    "FEDHEX_SYNTHETIC_EVENTS": "3000",
-    "FEDHEX_SET": "flow.n_blocks=2 flow.hidden_units=[16,16] train.batch_size=512",
-}
+SMALL_JOB = SMALL_LHCO_JOB
 
 # A small run of demo/dim2_small inside the image: two short epochs of a small flow.
 SMALL_RUN = (
@@ -305,16 +302,19 @@ def test_job_script_runs_every_step_in_the_image(tmp_path: Path) -> None:
     assert all(call[: len(prefix)] == prefix for call in calls), calls
     steps = [call[len(prefix) :] for call in calls]
     expected = [
-        ["data", "generate"],
-        ["data", "convert", "lhco-features"],
+        ["lhco", "plan"],
+        ["lhco", "prepare"],
+        ["lhco", "flow-config"],
         ["train"],
-        ["evaluate"],
-        ["sample"],
+        ["lhco", "template"],
+        ["status"],
+        ["task"],
+        ["collect"],
     ]
     assert [step[: len(first)] for step, first in zip(steps, expected, strict=False)] == expected
     assert len(steps) == len(expected)
-    assert "flow.hidden_units=[16,16]" in steps[2]
-    assert (work / "run" / "samples_signal_region.h5").is_file()
+    assert "outer_flow.set.flow.hidden_units=[16,16]" in steps[0]
+    assert "| cathode trees | 300 |" in (work / "study" / "summary.md").read_text()
 
 
 def test_job_script_rejects_a_missing_image(tmp_path: Path) -> None:

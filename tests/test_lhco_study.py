@@ -114,9 +114,8 @@ def test_shared_steps_are_keyed_by_resolved_settings(tmp_path):
     assert GroupSteps(LhcoFolder(c), 0).prepared_dir().name != steps.prepared_dir().name
 
 
-@pytest.fixture(scope="module")
-def small_study(tmp_path_factory) -> Path:
-    study = tmp_path_factory.mktemp("lhco") / "study"
+def tiny_plan_args(study: Path) -> list[str]:
+    """``fedhex lhco plan`` of the --small study shrunk to :data:`TINY`, into ``study``."""
     args = ["lhco", "plan", "lhco_anomaly", "-o", str(study), "--small"]
     for key, value in (
         ("inputs.synthetic_events", 30000),
@@ -131,7 +130,13 @@ def small_study(tmp_path_factory) -> Path:
         ("evaluation.bootstrap", 30),
     ):
         args += ["--set", f"{key}={value}"]
-    out = run_cli(*args)
+    return args
+
+
+@pytest.fixture(scope="module")
+def small_study(tmp_path_factory) -> Path:
+    study = tmp_path_factory.mktemp("lhco") / "study"
+    out = run_cli(*tiny_plan_args(study))
     assert "SYNTHETIC" in out.stdout
     run_cli("submit", str(study), "--scheduler", "local", "--jobs", "2", "--threads", "1")
     return study

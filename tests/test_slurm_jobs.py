@@ -9,11 +9,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from fedhex_hpc.studies.sweep import SweepFolder
 
-from .conftest import run_cli
+from .conftest import SMALL_LHCO_JOB, run_cli
 from .test_mixlearn import dataset, study
 from .test_sweeps import write_spec
 
@@ -21,27 +22,43 @@ __all__ = ["dataset", "study"]  # fixtures shared with the mixlearn tests
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = str(Path(sys.executable).parent)
-TINY_FLOW = "flow.n_blocks=2 flow.hidden_units=[16,16] train.threads=1 train.deterministic=true"
 
 
 @pytest.fixture(scope="module")
-def lhco_features(tmp_path_factory) -> Path:
+def lhco_features(tmp_path_factory) -> tuple[Path, Path]:
+    """A SYNTHETIC R&D features file and extra SR-background file."""
     folder = tmp_path_factory.mktemp("lhco")
-    run_cli("data", "generate", "features", "-o", str(folder), "-n", "12000", "--seed", "3")
-    return folder / "events_anomalydetection_v2.features.h5"
+    run_cli("data", "generate", "features", "-o", str(folder), "-n", "20000", "--seed", "3")
+    run_cli("data", "generate", "extra", "-o", str(folder), "-n", "12000", "--seed", "4")
+    return (
+        folder / "events_anomalydetection_v2.features.h5",
+        folder / "events_anomalydetection_qcd_extra_inneronly_features.h5",
+    )
 
 
-def job_env(work: Path, data: Path, **extra: str) -> dict[str, str]:
+def job_env(work: Path, data: tuple[Path, Path], **extra: str) -> dict[str, str]:
+    flow = (
+        "outer_flow.set.train.batch_size=128 outer_flow.set.train.deterministic=true "
+        "outer_flow.set.train.keep_best_epochs=2"
+    )
     return {
         "PATH": f"{VENV_BIN}:/usr/bin:/bin:/usr/sbin:/sbin",
         "FEDHEX_WORK": str(work),
-        "FEDHEX_DATA": str(data),
-        "FEDHEX_SET": f"{TINY_FLOW} train.batch_size=128 evaluate.n_generated=2000",
+        "FEDHEX_DATA": str(data[0]),
+        "FEDHEX_EXTRA": str(data[1]),
+        **SMALL_LHCO_JOB,
+        "FEDHEX_SET": f"{SMALL_LHCO_JOB['FEDHEX_SET']} {flow}",
         **extra,
     }
 
 
-def submit_lhco(cluster, work: Path, data: Path, **extra: str) -> int:
+def flow_run(work: Path) -> Path:
+    """The sideband flow's run folder in the job's study (named by its config's hash)."""
+    (run,) = (work / "study" / "shared").glob("outer-*[!k]")
+    return run
+
+
+def submit_lhco(cluster, work: Path, data: tuple[Path, Path], **extra: str) -> int:
     work.mkdir(parents=True, exist_ok=True)  # Slurm opens the --output file there
     return cluster.sbatch(
         ROOT / "jobs" / "train_lhco.sh",
@@ -84,12 +101,16 @@ def test_train_lhco_job_with_two_ranks(slurm_cluster, lhco_features, tmp_path):
     state = slurm_cluster.wait(job, timeout=900)
     log = next(tmp_path.glob("job_*.out")).read_text()
     assert state == "COMPLETED", log
-    run = tmp_path / "run"
-    for name in ("model/spec.json", "history.csv", "metrics.json", "samples_signal_region.h5"):
+    run = flow_run(tmp_path)
+    for name in ("model/spec.json", "history.csv", "ensemble"):
         assert (run / name).exists(), name
     status = json.loads((run / "status.json").read_text())
     assert status["state"] == "done" and status["ranks"] == 2
     assert "srun --mpi=pmix" in log
+    summary = (tmp_path / "study" / "summary.md").read_text()
+    assert "| cathode trees | 300 |" in summary and "on the R&D files" not in summary
+    for suffix in ("png", "pdf"):
+        assert (tmp_path / "study" / "plots" / f"sic_curves.{suffix}").is_file()
 
 
 def test_preempted_job_requeues_resumes_and_matches_uninterrupted(
@@ -97,22 +118,38 @@ def test_preempted_job_requeues_resumes_and_matches_uninterrupted(
 ):
     straight = submit_lhco(slurm_cluster, tmp_path / "a", lhco_features, FEDHEX_EPOCHS="12")
     interrupted = submit_lhco(slurm_cluster, tmp_path / "b", lhco_features, FEDHEX_EPOCHS="12")
-    checkpoints = tmp_path / "b" / "run" / "checkpoints"
+    shared = tmp_path / "b" / "study" / "shared"
     deadline = time.monotonic() + 600
-    while not (checkpoints / "epoch-000002").is_dir() and time.monotonic() < deadline:
+    while not list(shared.glob("outer-*/checkpoints/epoch-000002")) and time.monotonic() < deadline:
         time.sleep(0.2)
     # what Slurm does at --signal=B:USR1@300: USR1 to the batch shell only
     slurm_cluster.run("scancel", "--signal=USR1", "--batch", str(interrupted))
     for job in (straight, interrupted):
         assert slurm_cluster.wait(job, timeout=1200) == "COMPLETED"
     log = "".join(p.read_text() for p in (tmp_path / "b").glob("job_*.out"))
-    assert "checkpoint written; requeueing job" in log, log
-    assert "resuming" in log
+    assert "requeueing job" in log, log
+    assert "resuming" in log and "finished steps are skipped" in log
     assert int(slurm_cluster.job_field(interrupted, "Restarts")) == 1
     for a, b in zip(
-        model_weights(tmp_path / "a" / "run"), model_weights(tmp_path / "b" / "run"), strict=True
+        model_weights(flow_run(tmp_path / "a")),
+        model_weights(flow_run(tmp_path / "b")),
+        strict=True,
     ):
         np.testing.assert_array_equal(a, b)
+    a, b = (json.loads((tmp_path / w / "study" / "results" / "0.json").read_text()) for w in "ab")
+    assert a["max_sic"] == b["max_sic"] and a["auc"] == b["auc"]
+
+
+def test_lhco_study_as_job_array_with_collect(slurm_cluster, tmp_path):
+    from .test_lhco_study import tiny_plan_args
+
+    study = tmp_path / "study"
+    run_cli(*tiny_plan_args(study), "--set", "methods=[cathode,idealized,supervised]")
+    array_id = submit_and_wait(slurm_cluster, study)
+    table = pd.read_csv(study / "results.csv")
+    assert sorted(table["method"]) == ["cathode", "idealized", "supervised"]
+    assert len(list((study / "logs").glob(f"{array_id}_*.out"))) == 3
+    assert (study / "plots" / "sb_scan.pdf").is_file()
 
 
 def test_sweep_as_job_array_with_collect(slurm_cluster, tmp_path):
