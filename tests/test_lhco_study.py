@@ -187,3 +187,26 @@ def test_rerun_of_a_done_task_is_skipped_and_force_reruns(small_study):
     run_cli("task", str(small_study), "--task", "0", "--force")
     after = json.loads((small_study / "results" / "0.json").read_text())
     assert after["method"] == before["method"] and after["auc"] == pytest.approx(before["auc"])
+
+
+def test_a_second_study_on_the_same_inputs_reuses_the_shared_steps(small_study, tmp_path):
+    inputs = small_study / "inputs"
+    second = tmp_path / "second"
+    args = tiny_plan_args(second) + [
+        "--set",
+        "methods=[cathode]",
+        "--set",
+        f"inputs.features={inputs / 'events_anomalydetection_v2.features.h5'}",
+        "--set",
+        f"inputs.extra={inputs / 'events_anomalydetection_qcd_extra_inneronly_features.h5'}",
+        "--set",
+        f"shared_dir={small_study / 'shared'}",
+    ]
+    run_cli(*args)
+    built = {p: p.stat().st_mtime_ns for p in (small_study / "shared").glob("*/step.json")}
+    run_cli("task", str(second), "--task", "0")
+    assert {p: p.stat().st_mtime_ns for p in (small_study / "shared").glob("*/step.json")} == built
+    first = json.loads((small_study / "results" / "0.json").read_text())
+    again = json.loads((second / "results" / "0.json").read_text())
+    assert first["method"] == again["method"] == "cathode"
+    assert again["auc"] == pytest.approx(first["auc"])

@@ -6,6 +6,7 @@ Layout::
     STUDY/inputs/                    SYNTHETIC input files (when the spec names none)
     STUDY/shared/<step>-<key>/       one group's prepared data, flows and template, each
                                      keyed by a hash of everything it was made from
+                                     (the spec's shared_dir may name another folder)
     STUDY/results/<task>.json        one task: figures, curves on the TPR grid, timings
     STUDY/results.csv, summary.md, summary.csv, plots/   (collect)
 
@@ -51,6 +52,10 @@ class LhcoFolder(StudyFolder):
     def groups(self) -> list[dict[str, int]]:
         """Every (seed, n_signal) group."""
         return list(self.meta()["groups"])
+
+    def shared(self) -> Path:
+        """Where the groups' shared steps live (``shared_dir``, relative to the folder)."""
+        return self.path / (self.spec().shared_dir or "shared")
 
     def inputs(self) -> tuple[Path, Path]:
         """The features file and the extra SR-background file."""

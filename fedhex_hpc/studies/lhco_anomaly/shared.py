@@ -1,6 +1,7 @@
 """The steps a (seed, n_signal) group shares, each built once and keyed by what it is made of.
 
-Every step's folder is ``STUDY/shared/<step>-<key>`` where ``key`` hashes the
+Every step's folder is ``<shared>/<step>-<key>`` (``STUDY/shared`` unless the spec's
+``shared_dir`` names another folder, which studies on the same inputs can share) where ``key`` hashes the
 step's full resolved inputs (the prepare settings and input files' identities; a
 flow's whole training config, which names the prepared data's folder; the
 template's settings and its flow), so a changed setting makes a new folder and a
@@ -84,7 +85,7 @@ class GroupSteps:
         features, extra = self.folder.inputs()
         cfg = prepare_config(self.spec, self.seed, self.n_signal)
         record = {"config": asdict(cfg), "inputs": [_identity(features), _identity(extra)]}
-        return self.folder.file("shared", f"prepare-{_key(record)}")
+        return self.folder.shared() / f"prepare-{_key(record)}"
 
     def prepared(self) -> Prepared:
         """The group's weak-supervision splits, prepared unless they are there."""
@@ -112,7 +113,7 @@ class GroupSteps:
     def flow_dir(self, which: str, feature_set: str) -> Path:
         """The run folder of a flow, keyed by its whole resolved config."""
         config = config_to_dict(self.flow_config(which, feature_set))
-        return self.folder.file("shared", f"{which}-{_key(config)}")
+        return self.folder.shared() / f"{which}-{_key(config)}"
 
     def flow(self, which: str, feature_set: str) -> Path:
         """The trained run folder of a flow: trained, or resumed, unless it is done."""
@@ -137,7 +138,7 @@ class GroupSteps:
             "parts": TEMPLATE_PARTS,
             "seed": self.seed,
         }
-        return self.folder.file("shared", f"template-{_key(record)}")
+        return self.folder.shared() / f"template-{_key(record)}"
 
     def template(self, feature_set: str) -> dict[str, dict[str, np.ndarray]]:
         """Template events per part of :data:`TEMPLATE_PARTS` (features and mjj)."""

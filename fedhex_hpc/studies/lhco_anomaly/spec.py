@@ -21,6 +21,8 @@ A spec is YAML (input paths are relative to the spec file)::
     neural: {}                       # NeuralEnsembleConfig keys
     trees: {}                        # TreeEnsembleConfig keys
     evaluation: {fpr_min: 1.84e-5, min_background: 25}
+    shared_dir: ""                   # where group steps live [STUDY/shared]; studies on the
+                                     #   same input files may share one (relative to STUDY)
     small: {...}                     # laid over the whole spec by --small
 
 Every (method, classifier, feature set, noise, seed, n_signal) is one task; ANODE
@@ -121,6 +123,7 @@ class LhcoSpec:
     neural: dict[str, Any] = field(default_factory=dict)
     trees: dict[str, Any] = field(default_factory=dict)
     evaluation: EvaluationSpec = field(default_factory=EvaluationSpec)
+    shared_dir: str = ""
 
 
 def _check_names(values: list[Any], allowed: tuple, key: str, where: str) -> None:
