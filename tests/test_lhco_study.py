@@ -192,7 +192,8 @@ def test_rerun_of_a_done_task_is_skipped_and_force_reruns(small_study):
 def test_a_second_study_on_the_same_inputs_reuses_the_shared_steps(small_study, tmp_path):
     inputs = small_study / "inputs"
     second = tmp_path / "second"
-    args = tiny_plan_args(second) + [
+    args = [
+        *tiny_plan_args(second),
         "--set",
         "methods=[cathode]",
         "--set",

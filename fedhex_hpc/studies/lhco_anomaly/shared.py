@@ -1,8 +1,8 @@
 """The steps a (seed, n_signal) group shares, each built once and keyed by what it is made of.
 
 Every step's folder is ``<shared>/<step>-<key>`` (``STUDY/shared`` unless the spec's
-``shared_dir`` names another folder, which studies on the same inputs can share) where ``key`` hashes the
-step's full resolved inputs (the prepare settings and input files' identities; a
+``shared_dir`` names another folder, which studies on the same inputs can share) where
+``key`` hashes the step's full resolved inputs (the prepare settings and input files' identities; a
 flow's whole training config, which names the prepared data's folder; the
 template's settings and its flow), so a changed setting makes a new folder and a
 stale result is never reused. Concurrent tasks of one group take an exclusive
