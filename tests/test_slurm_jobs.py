@@ -108,7 +108,7 @@ def test_train_lhco_job_with_two_ranks(slurm_cluster, lhco_features, tmp_path):
     assert status["state"] == "done" and status["ranks"] == 2
     assert "srun --mpi=pmix" in log
     summary = (tmp_path / "study" / "summary.md").read_text()
-    assert "| cathode trees | 300 |" in summary and "on the R&D files" not in summary
+    assert "| cathode trees | 300 |" in summary and "v2.features.h5" in summary
     for suffix in ("png", "pdf"):
         assert (tmp_path / "study" / "plots" / f"sic_curves.{suffix}").is_file()
 

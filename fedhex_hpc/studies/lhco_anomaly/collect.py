@@ -206,7 +206,7 @@ def collect(path: str | Path) -> str:
         _plot_curves(results, reference, plots / "sic_curves")
     _plot_scan(summary, plots / "sb_scan")
     _plot_checks(summary, plots / "closure_sculpting")
-    origin = "the R&D files" if spec.inputs.features else "SYNTHETIC files"
+    origin = folder.meta()["inputs"]["origin"]
     text = (
         f"lhco_anomaly study {spec.name}: {len(results)} of {len(folder.tasks())} tasks, on "
         f"{origin}; medians over seeds [16%, 84%]\n\n" + _markdown(summary)

@@ -129,7 +129,7 @@ def plan_study(
         for path in (features, extra):
             if not path.is_file():
                 raise ConfigError(f"inputs: {path} does not exist (fedhex data fetch lhco)")
-        origin = "the R&D files"
+        origin = str(features)
     else:
         features, extra = _write_synthetic_inputs(spec, folder)
         origin = f"SYNTHETIC files ({spec.inputs.synthetic_events} events)"
@@ -138,7 +138,11 @@ def plan_study(
             "name": spec.name,
             "small": small,
             "spec": dataclasses.asdict(spec),
-            "inputs": {"features": str(features.resolve()), "extra": str(extra.resolve())},
+            "inputs": {
+                "features": str(features.resolve()),
+                "extra": str(extra.resolve()),
+                "origin": origin,
+            },
             "groups": groups,
             "tasks": tasks,
         }
