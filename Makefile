@@ -15,7 +15,7 @@ DEBIAN_PACKAGES := openmpi-bin libopenmpi-dev libpmix-dev cmake g++ \
 SYSTEM_STAMP  := $(VENV)/.system-packages
 HOROVOD_STAMP := $(VENV)/.horovod
 # The Horovod requirement comes from the `hpc` extra in pyproject.toml.
-HOROVOD_REQ := $(shell sed -n 's/^hpc = \["\(.*\)"\]/\1/p' pyproject.toml)
+HOROVOD_REQ := $(shell sed -n 's/^hpc = \["\(horovod[^"]*\)".*/\1/p' pyproject.toml)
 HOROVOD_ENV := HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITH_MPI=1 HOROVOD_WITHOUT_GLOO=1 \
 	HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_MXNET=1
 
