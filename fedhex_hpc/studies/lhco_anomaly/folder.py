@@ -8,6 +8,7 @@ Layout::
                                      keyed by a hash of everything it was made from
                                      (the spec's shared_dir may name another folder)
     STUDY/results/<task>.json        one task: figures, curves on the TPR grid, timings
+    STUDY/models/<task>/             its trained classifier (fedhex_hpc.classifiers.ScoreModel)
     STUDY/results.csv, summary.md, summary.csv, plots/   (collect)
 
 A group is one (seed, n_signal): its data preparation, outer and inner flows and
@@ -52,6 +53,10 @@ class LhcoFolder(StudyFolder):
     def groups(self) -> list[dict[str, int]]:
         """Every (seed, n_signal) group."""
         return list(self.meta()["groups"])
+
+    def model_dir(self, task_id: int) -> Path:
+        """Where task ``task_id`` keeps its trained classifier."""
+        return self.file("models", str(task_id))
 
     def shared(self) -> Path:
         """Where the groups' shared steps live (``shared_dir``, relative to the folder)."""

@@ -119,6 +119,7 @@ def _classifier_scores(task: _Task):
         kind, x_train, y_train, w_train, x_val, y_val, w_val, config, task.seed
     )
     task.timed("classifier_train", started)
+    model.save(task.folder.model_dir(task.task_id))
     return lambda columns, part: model.score(task.inputs(columns, part))
 
 
@@ -216,7 +217,8 @@ def run_one(path: str | Path, task_id: int, force: bool = False) -> dict[str, An
 
     The group's shared steps (prepare, flows, template) are built by the first task
     that needs them and reused; ``force`` reruns only this task's classifier and
-    evaluation.
+    evaluation. The trained classifier is kept in ``STUDY/models/<task>/``.
     """
     folder = LhcoFolder(path)
-    return run_task(folder, task_id, lambda: _work(_Task(folder, task_id)), force)
+    scratch = (folder.model_dir(task_id),)
+    return run_task(folder, task_id, lambda: _work(_Task(folder, task_id)), force, scratch)
