@@ -233,7 +233,7 @@ fi
 
 # 4. The background template, 5. every classifier, 6. the SIC table.
 step template "${fedhex[@]}" lhco template "$study"
-n_tasks=$("${fedhex[@]}" status "$study" | head -n 1 | awk '{print $(NF-1)}')
+n_tasks=$("${fedhex[@]}" status "$study" | awk 'NR == 1 {print $(NF - 1)}')
 for ((task = 0; task < n_tasks; task++)); do
     step "task $task" "${fedhex[@]}" task "$study" --task "$task"
 done
