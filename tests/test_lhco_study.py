@@ -4,6 +4,7 @@ small study end to end through `fedhex submit` with the local scheduler."""
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -91,6 +92,21 @@ def test_missing_input_files_are_named(tmp_path):
     overrides = {"inputs": {"features": str(tmp_path / "f.h5"), "extra": str(tmp_path / "e.h5")}}
     with pytest.raises(ConfigError, match=r"f\.h5 does not exist \(fedhex data fetch lhco\)"):
         plan_study("lhco_anomaly", tmp_path / "study", overrides=overrides)
+
+
+def test_condor_submission_is_one_node_per_task(tmp_path):
+    if os.environ.get("CI") == "true":
+        import htcondor2
+    else:
+        htcondor2 = pytest.importorskip("htcondor2")
+    study = tmp_path / "study"
+    run_cli(*tiny_plan_args(study))
+    run_cli("submit", str(study), "--scheduler", "condor", "--dry-run")
+    submit = htcondor2.Submit((study / "submit" / "tasks.sub").read_text())
+    assert [int(i["task_id"]) for i in submit.itemdata()] == list(range(5))
+    assert "task" in submit["arguments"] and "FEDHEX_TASK_ID=$(task_id)" in submit["environment"]
+    collect = htcondor2.Submit((study / "submit" / "collect.sub").read_text())
+    assert "collect" in collect["arguments"]
 
 
 def test_shared_steps_are_keyed_by_resolved_settings(tmp_path):
