@@ -35,22 +35,24 @@ import pandas as pd
 
 from fedhex_hpc.data.weak_supervision import PrepareConfig, prepare
 
-#: Settings of every study (laid over the bundled spec); the flows are smaller than
-#: CATHODE's 15 x 2 x 128 so that a full run fits in hours on two cores.
+#: Settings of every study (laid over the bundled spec); flows, epochs and ensembles are
+#: smaller than CATHODE's (15 blocks of 2 x 128, 100 epochs, 50 trees, 100 network
+#: epochs) so that a full run fits in about an hour on two cores.
 COMMON = {
-    "outer_flow.set.flow.n_blocks": 8,
+    "outer_flow.set.flow.n_blocks": 6,
     "outer_flow.set.flow.hidden_units": "[64,64]",
-    "outer_flow.set.train.max_epochs": 40,
-    "outer_flow.set.train.batch_size": 512,
-    "outer_flow.set.train.learning_rate": 5.0e-4,
+    "outer_flow.set.train.max_epochs": 20,
+    "outer_flow.set.train.batch_size": 1024,
+    "outer_flow.set.train.learning_rate": 1.0e-3,
     "outer_flow.set.train.threads": 1,
-    "inner_flow.set.flow.n_blocks": 8,
+    "inner_flow.set.flow.n_blocks": 6,
     "inner_flow.set.flow.hidden_units": "[64,64]",
-    "inner_flow.set.train.max_epochs": 60,
-    "inner_flow.set.train.learning_rate": 5.0e-4,
+    "inner_flow.set.train.max_epochs": 40,
+    "inner_flow.set.train.batch_size": 512,
+    "inner_flow.set.train.learning_rate": 1.0e-3,
     "inner_flow.set.train.threads": 1,
     "trees.n_models": 20,
-    "neural.epochs": 30,
+    "neural.epochs": 20,
     "neural.batch_size": 256,
     "evaluation.bootstrap": 100,
 }
@@ -148,7 +150,7 @@ def step_times(tables: list[pd.DataFrame]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-o", "--output", type=Path, required=True)
-    parser.add_argument("--events", type=int, default=400_000, help="synthetic R&D events")
+    parser.add_argument("--events", type=int, default=300_000, help="synthetic R&D events")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--scan-seeds", type=int, default=3)
     parser.add_argument("--s-over-b", type=float, default=0.006)
