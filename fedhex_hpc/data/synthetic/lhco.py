@@ -105,9 +105,11 @@ def _mjj(rng: np.random.Generator, signal: np.ndarray, bounds: tuple[float, floa
 
 
 def _jet_masses(rng: np.random.Generator, signal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    qcd = np.clip(rng.lognormal(np.log(60.0), 0.7, (2, signal.size)), 5.0, 800.0)
-    x = rng.normal(_M_X_GEV, 0.05 * _M_X_GEV, signal.size)
-    y = rng.normal(_M_Y_GEV, 0.08 * _M_Y_GEV, signal.size)
+    # QCD masses with a tail that reaches the signal's (a supervised tree ensemble on the
+    # four baseline features reaches max SIC ~ 30, AUC ~ 0.999, not a background-free box)
+    qcd = np.clip(rng.lognormal(np.log(60.0), 1.0, (2, signal.size)), 5.0, 800.0)
+    x = rng.normal(_M_X_GEV, 0.10 * _M_X_GEV, signal.size)
+    y = rng.normal(_M_Y_GEV, 0.15 * _M_Y_GEV, signal.size)
     x_first = rng.uniform(size=signal.size) < 0.5
     first = np.where(signal, np.where(x_first, x, y), qcd[0])
     second = np.where(signal, np.where(x_first, y, x), qcd[1])
@@ -118,7 +120,7 @@ def _subjettiness(rng: np.random.Generator, signal: np.ndarray) -> np.ndarray:
     """tau1, tau2, tau3 of one jet per event, shape (3, n); 0.1% single-particle jets (all 0)."""
     n = signal.size
     tau1 = rng.lognormal(np.log(0.25), 0.5, n) * (rng.uniform(size=n) > 0.001)
-    tau21 = np.where(signal, rng.beta(3.0, 5.0, n), rng.beta(6.0, 3.0, n))
+    tau21 = np.where(signal, rng.beta(3.0, 4.0, n), rng.beta(5.0, 3.0, n))
     tau2 = tau1 * tau21
     return np.stack([tau1, tau2, tau2 * rng.beta(5.0, 3.0, n)])
 
