@@ -4,8 +4,8 @@ A classifier task scores with the classifier it kept in ``STUDY/models/<task>/``
 inputs built exactly as the task built those of its test set (its feature set and
 seeded noise columns, over the split's rows in shard order), so the task's own test
 split gets the scores the task evaluated. An ANODE task scores with
-log p_in - log p_out of its group's inner and outer flows (``-inf`` for rows outside
-either flow's domain, counted in the manifest's ``options["counts"]``).
+log p_in - log p_out of its group's inner and outer flows (:data:`OUTSIDE_SCORE` for
+rows outside either flow's domain, counted in the manifest's ``options["counts"]``).
 
 The output is a dataset folder: the input's columns plus ``score``, the rows of each
 class in their input order. Under ``srun -n N`` or ``mpirun -np N`` the rows are cut
@@ -29,10 +29,13 @@ from fedhex_hpc.studies.lhco_anomaly.folder import LhcoFolder
 from fedhex_hpc.studies.lhco_anomaly.task import Task
 from fedhex_hpc.studies.steps.ranks import Comm, write_blocks
 
-__all__ = ["SCORE_BLOCK", "score_dataset"]
+__all__ = ["OUTSIDE_SCORE", "SCORE_BLOCK", "score_dataset"]
 
 #: Rows per block a rank scores at once (the blocks do not depend on the ranks).
 SCORE_BLOCK = 65536
+#: ANODE's score of a row outside either flow's domain: the lowest float32, so it
+#: ranks last and the manifest's statistics stay finite.
+OUTSIDE_SCORE = float(np.finfo(np.float32).min)
 
 
 def _task(study: Path, task_id: int) -> Task:
@@ -134,7 +137,9 @@ def score_dataset(
         chosen = {name: column[rows] for name, column in columns.items()}
         if model is None:
             scores = task.anode(chosen)
-            return {**chosen, "score": scores}, {"outside_domain": int(np.isneginf(scores).sum())}
+            outside = np.isneginf(scores)
+            scores = np.where(outside, OUTSIDE_SCORE, scores)
+            return {**chosen, "score": scores}, {"outside_domain": int(outside.sum())}
         return {**chosen, "score": model.score(inputs[rows])}, {}
 
     out_columns = [Column(**c) for c in manifest.columns] + [Column("score", "feature")]
