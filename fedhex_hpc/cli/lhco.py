@@ -4,7 +4,8 @@
 study has (``fedhex submit``, ``task``, ``status``, ``retry``, ``collect``). The
 ``prepare``, ``flow-config`` and ``template`` commands run one group's shared
 steps on their own, as ``jobs/train_lhco.sh`` does to train the flow with one
-rank per task.
+rank per task; ``score`` scores a dataset with a done task's model, split over the
+ranks of ``srun -n N`` / ``mpirun -np N``.
 """
 
 from __future__ import annotations
@@ -67,6 +68,20 @@ def _cmd_template(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_score(args: argparse.Namespace) -> int:
+    from fedhex_hpc.studies.lhco_anomaly.score import score_dataset
+    from fedhex_hpc.studies.steps.ranks import world
+
+    comm = world()
+    manifest = score_dataset(
+        args.study, args.task, args.dataset, args.output, args.split, comm, args.block_rows
+    )
+    if comm.rank == 0:
+        rows = sum(manifest.splits[args.split].values())
+        print(f"wrote {args.output}: {rows} scored rows of {args.split} on {comm.size} rank(s)")
+    return 0
+
+
 def add_lhco_commands(sub: argparse._SubParsersAction) -> None:
     """Register ``fedhex lhco`` and its subcommands."""
     group = sub.add_parser("lhco", help="LHC Olympics anomaly detection: CATHODE, ANODE, SIC")
@@ -96,3 +111,13 @@ def add_lhco_commands(sub: argparse._SubParsersAction) -> None:
             command.add_argument("--which", choices=["outer", "inner"], default="outer")
             command.add_argument("-o", "--output", required=True, type=Path)
         command.set_defaults(func=func)
+    score = commands.add_parser(
+        "score", help="score a dataset's rows with a done task's model (split over MPI ranks)"
+    )
+    score.add_argument("study", type=Path)
+    score.add_argument("--task", type=int, required=True, help="a done task of the study")
+    score.add_argument("--dataset", type=Path, required=True, help="a dataset folder to score")
+    score.add_argument("--split", default="test", help="its split to score (default test)")
+    score.add_argument("-o", "--output", required=True, type=Path, help="dataset folder to write")
+    score.add_argument("--block-rows", type=int, help="rows a rank scores at once (default 65536)")
+    score.set_defaults(func=_cmd_score)

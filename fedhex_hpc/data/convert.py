@@ -9,7 +9,8 @@ conversion leaves no manifest; rerunning the same command skips the partitions
 that have a record and finishes the rest.
 
 :func:`write_arrays` writes events already in memory (split and labelled by the
-caller) as a dataset folder in the same format, with the same shard writer.
+caller) as a dataset folder in the same format, part by part with
+:mod:`fedhex_hpc.data.parts`.
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ import pandas as pd
 
 import fedhex_hpc
 from fedhex_hpc.data.cluster import ClusterOptions, dask_client
-from fedhex_hpc.data.manifest import MANIFEST, Manifest, ShardEntry
-from fedhex_hpc.data.shards import ColumnStats, file_digest, sha256_file, write_shard
+from fedhex_hpc.data.manifest import MANIFEST, SPLITS, Manifest, ShardEntry
+from fedhex_hpc.data.parts import split_counts, write_entry, write_part, write_parts_manifest
+from fedhex_hpc.data.shards import ColumnStats, file_digest
 from fedhex_hpc.data.sources.base import CLASS_NAMES, Column, Partition, Source
 from fedhex_hpc.errors import DataError, FedhexError
 from fedhex_hpc.io_utils import remove_leftovers, write_json_atomic
@@ -41,7 +43,6 @@ from fedhex_hpc.seeding import rng
 
 __all__ = ["SPLITS", "convert", "file_identity", "source_entry", "write_arrays"]
 
-SPLITS = ("train", "val", "test")
 PARTIAL = ".partial"
 _logger = logging.getLogger(__name__)
 
@@ -54,17 +55,6 @@ def _stored_values(frame: pd.DataFrame, stored: list[str], where: str) -> np.nda
             raise DataError(f"{where}: columns {missing} missing from what was read")
         frame = frame[stored]
     return frame.iloc[:, : len(stored)].to_numpy(dtype=np.float32, copy=False)
-
-
-def _write_entry(
-    out: Path, split: str, cls: str, index: int, rows: np.ndarray, stored: list[str]
-) -> ShardEntry:
-    """Write one shard of a split and class and describe it for the manifest."""
-    rel = Path("shards") / split / cls / f"part-{index:05d}.h5"
-    write_shard(out / rel, rows, stored)
-    return ShardEntry(
-        str(rel), split, cls, len(rows), (out / rel).stat().st_size, sha256_file(out / rel)
-    )
 
 
 def _convert_partition(
@@ -119,7 +109,7 @@ def _convert_partition(
             rows = grouped[bounds[first + label] : bounds[first + label + 1]]
             if not len(rows):
                 continue
-            entry = _write_entry(out, split, cls, part.index, rows, stored)
+            entry = write_entry(out, split, cls, part.index, rows, stored)
             record["shards"].append(asdict(entry))
     on_disk = {**record, "stats": {split: st.to_record() for split, st in stats.items()}}
     write_json_atomic(out / PARTIAL / f"part-{part.index:05d}.json", on_disk, compact=True)
@@ -162,16 +152,6 @@ def source_entry(path: Path) -> dict[str, Any]:
     # here; inputs are tens of GB (the raw LHCO file is 18.5 GB). `b3sum` checks it.
     checksum = file_digest(path, blake3.blake3)
     return {"path": str(path), "bytes": path.stat().st_size, "blake3": checksum}
-
-
-def _split_counts(shards: list[ShardEntry], splits: Sequence[str]) -> dict[str, dict[str, int]]:
-    return {
-        split: {
-            cls: sum(s.rows for s in shards if s.split == split and s.cls == cls)
-            for cls in CLASS_NAMES.values()
-        }
-        for split in splits
-    }
 
 
 def _merge_stats(records: list[dict], names: list[str]) -> dict[str, dict[str, dict]]:
@@ -307,7 +287,7 @@ def convert(
     if dropped:
         print(f"dropped {dropped:,} rows with NaN or Inf values (use --strict to fail instead)")
     shards = [ShardEntry(**s) for r in records for s in r["shards"]]
-    splits = _split_counts(shards, SPLITS)
+    splits = split_counts(shards, SPLITS)
     if not shards:
         raise DataError(f"{source.name}: no events left after dropping NaN/Inf rows")
     manifest = Manifest(
@@ -360,16 +340,14 @@ def write_arrays(
             0/1 or not one per event, or a value is NaN/Inf.
     """
     out = Path(out)
-    stored = [c.name for c in columns]
-    shards: list[ShardEntry] = []
-    stats: dict[str, ColumnStats] = {}
+    parts = []
     for split, (values, labels) in splits.items():
         values = np.asarray(values, np.float32)
         labels = np.asarray(labels)
         where = f"{out} split {split!r}"
-        if values.ndim != 2 or values.shape[1] != len(stored) or labels.shape != values.shape[:1]:
+        if values.ndim != 2 or values.shape[1] != len(columns) or labels.shape != values.shape[:1]:
             raise DataError(
-                f"{where}: expected (events, {len(stored)}) values and one label per event, "
+                f"{where}: expected (events, {len(columns)}) values and one label per event, "
                 f"got {values.shape} and {labels.shape}"
             )
         if not np.isin(labels, list(CLASS_NAMES)).all():
@@ -377,23 +355,11 @@ def write_arrays(
         if not np.isfinite(values).all():
             row = int(np.flatnonzero(~np.isfinite(values).all(axis=1))[0])
             raise DataError(f"{where}: row {row} holds NaN or Inf")
-        stats[split] = ColumnStats.of(values)
         for label, cls in CLASS_NAMES.items():
             rows = values[labels == label]
-            for index, start in enumerate(range(0, len(rows), shard_rows)):
+            for index, start in enumerate(range(0, max(len(rows), 1), shard_rows)):
                 shard = rows[start : start + shard_rows]
-                shards.append(_write_entry(out, split, cls, index, shard, stored))
-    manifest = Manifest(
-        source=source,
-        columns=[asdict(c) for c in columns],
-        splits=_split_counts(shards, list(splits)),
-        shards=shards,
-        stats={split: st.by_column(stored) for split, st in stats.items()},
-        sources=[dict(s) for s in sources],
-        options=dict(options),
-        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        command=sys.argv,
-        package_version=fedhex_hpc.__version__,
+                parts.append(write_part(out, index, split, cls, shard, columns))
+    return write_parts_manifest(
+        out, parts, columns, source, options, splits=list(splits), sources=sources
     )
-    manifest.write(out)
-    return manifest

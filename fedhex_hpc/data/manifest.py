@@ -15,9 +15,11 @@ from typing import Any
 from fedhex_hpc.errors import DataError
 from fedhex_hpc.io_utils import write_json_atomic
 
-__all__ = ["FORMAT_VERSION", "MANIFEST", "Manifest", "ShardEntry"]
+__all__ = ["FORMAT_VERSION", "MANIFEST", "SPLITS", "Manifest", "ShardEntry"]
 
 MANIFEST = "manifest.json"
+#: The splits a dataset can hold.
+SPLITS = ("train", "val", "test")
 #: Written now: Blosc-compressed shards, BLAKE3 source checksums.
 FORMAT_VERSION = 2
 #: Readable: format 1 had lzf shards and SHA-256 source checksums.

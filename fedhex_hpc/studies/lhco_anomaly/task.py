@@ -30,7 +30,7 @@ from fedhex_hpc.studies.base import run_task
 from fedhex_hpc.studies.lhco_anomaly.folder import LhcoFolder
 from fedhex_hpc.studies.lhco_anomaly.shared import GroupSteps, step_seconds
 
-__all__ = ["run_one"]
+__all__ = ["Task", "run_one"]
 
 _COLUMNS = [*EXTENDED_FEATURES, "mjj", "label"]
 #: Per method: (label-1 source, label-0 source) as (dataset, split-suffix) names.
@@ -46,8 +46,8 @@ _CLASSES = {
 _PARTS = ("train1", "train0", "val1", "val0", "test", "reference")
 
 
-class _Task:
-    """The data access and seeds of one task."""
+class Task:
+    """The data access, seeds and inputs of one task (what its scorer builds too)."""
 
     def __init__(self, folder: LhcoFolder, task_id: int) -> None:
         self.folder = folder
@@ -75,6 +75,18 @@ class _Task:
         noise = int(self.task["noise"])
         return classifier_inputs(columns, self.features, noise, self.seed, part=_PARTS.index(part))
 
+    def anode(self, columns: dict[str, np.ndarray]) -> np.ndarray:
+        """ANODE's scores of events from the group's trained inner and outer flows.
+
+        ``-inf`` for events outside either flow's domain (see ``anode_scores``).
+        """
+        from fedhex_hpc.studies.steps.template import anode_scores
+
+        x = np.stack([columns[n] for n in feature_names(self.features)], axis=1)
+        inner = self.steps.flow_dir("inner", self.features)
+        outer = self.steps.flow_dir("outer", self.features)
+        return anode_scores(inner, outer, x, columns["mjj"])
+
     def timed(self, name: str, started: float) -> None:
         self.timings[name] = time.monotonic() - started
 
@@ -84,7 +96,7 @@ def _half(columns: dict[str, np.ndarray], which: int) -> dict[str, np.ndarray]:
     return {name: values[which::2] for name, values in columns.items()}
 
 
-def _two_classes(task: _Task, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _two_classes(task: Task, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Inputs, labels and balancing-free unit weights of one split of the method's classes."""
     one, zero = _CLASSES[task.task["method"]]
     a, b = task.source(one, split), task.source(zero, split)
@@ -95,7 +107,7 @@ def _two_classes(task: _Task, split: str) -> tuple[np.ndarray, np.ndarray, np.nd
     return x, y, np.ones(len(y))
 
 
-def _reference(task: _Task) -> dict[str, np.ndarray]:
+def _reference(task: Task) -> dict[str, np.ndarray]:
     """Held-out events of the method's background model, used by no classifier (for the
     closure test): the template's holdout part, else half of the label-0 validation split."""
     method = task.task["method"]
@@ -104,7 +116,7 @@ def _reference(task: _Task) -> dict[str, np.ndarray]:
     return _half(task.source(_CLASSES[method][1], "val"), 1)
 
 
-def _classifier_scores(task: _Task):
+def _classifier_scores(task: Task):
     from fedhex_hpc.classifiers import ENSEMBLE_CONFIGS, train_classifier_ensemble
 
     kind = task.task["classifier"]
@@ -123,18 +135,14 @@ def _classifier_scores(task: _Task):
     return lambda columns, part: model.score(task.inputs(columns, part))
 
 
-def _anode_scores(task: _Task):
-    from fedhex_hpc.studies.steps.template import anode_scores
-
+def _anode_scores(task: Task):
     started = time.monotonic()
-    outer = task.steps.flow("outer", task.features)
-    inner = task.steps.flow("inner", task.features)
+    task.steps.flow("outer", task.features)
+    task.steps.flow("inner", task.features)
     task.timed("flows", started)
-    names = feature_names(task.features)
 
     def score(columns: dict[str, np.ndarray], part: str) -> np.ndarray:
-        x = np.stack([columns[n] for n in names], axis=1)
-        scores = anode_scores(inner, outer, x, columns["mjj"])
+        scores = task.anode(columns)
         outside = np.isneginf(scores)
         task.outside_domain[part] = int(outside.sum())
         # outside either flow's domain: ranked below every other event (never selected)
@@ -144,7 +152,7 @@ def _anode_scores(task: _Task):
     return score
 
 
-def _evaluate(task: _Task, score) -> dict[str, Any]:
+def _evaluate(task: Task, score) -> dict[str, Any]:
     from fedhex_hpc.evaluate.anomaly import closure_auc, fpr_at_tpr, sculpting, sic_metrics
 
     ev = task.spec.evaluation
@@ -184,7 +192,7 @@ def _evaluate(task: _Task, score) -> dict[str, Any]:
     }
 
 
-def _work(task: _Task) -> dict[str, Any]:
+def _work(task: Task) -> dict[str, Any]:
     started = time.monotonic()
     prepared = task.steps.prepared()
     task.timed("prepare", started)
@@ -221,4 +229,4 @@ def run_one(path: str | Path, task_id: int, force: bool = False) -> dict[str, An
     """
     folder = LhcoFolder(path)
     scratch = (folder.model_dir(task_id),)
-    return run_task(folder, task_id, lambda: _work(_Task(folder, task_id)), force, scratch)
+    return run_task(folder, task_id, lambda: _work(Task(folder, task_id)), force, scratch)

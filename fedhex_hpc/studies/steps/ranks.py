@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -20,7 +20,7 @@ import numpy as np
 
 from fedhex_hpc.data.manifest import MANIFEST, Manifest
 from fedhex_hpc.data.parts import write_part, write_parts_manifest
-from fedhex_hpc.data.sources.base import Column
+from fedhex_hpc.data.sources.base import CLASS_NAMES, Column
 from fedhex_hpc.environment import JobEnvironment
 from fedhex_hpc.errors import ConfigError, DataError
 
@@ -91,7 +91,7 @@ def write_blocks(
     options: dict[str, Any],
     comm: Comm | None = None,
     split: str = "train",
-    cls: str = "background",
+    cls: str | Sequence[str] = "background",
 ) -> Manifest:
     """Make blocks ``0 .. n_blocks-1`` on the ranks of ``comm`` and write them as a dataset.
 
@@ -104,30 +104,40 @@ def write_blocks(
         source: The manifest's ``source``.
         options: Recorded in the manifest (with ``counts`` and ``ranks`` added).
         comm: The ranks (default :func:`world`).
-        split, cls: Where the rows are filed.
+        split: Where the rows are filed.
+        cls: Their class, or the class of every block. Each rank writes one shard
+            per class, and the manifest lists them by class, then rank: the rows of
+            a class are read in block order.
 
     Returns:
         The manifest (on every rank).
     """
     out = Path(out)
     comm = comm or world()
+    block_classes = [cls] * max(n_blocks, 1) if isinstance(cls, str) else list(cls)
+    classes = [c for c in CLASS_NAMES.values() if c in block_classes]
     if comm.rank == 0:
         if (out / MANIFEST).exists():
             (out / MANIFEST).unlink()
         shutil.rmtree(out / "shards", ignore_errors=True)
     comm.Barrier()
-    rows, counts = [], {}
+    rows: dict[str, list[np.ndarray]] = {
+        c: [np.zeros((0, len(columns)), np.float32)] for c in classes
+    }
+    counts: dict[str, int] = {}
     for block in rank_blocks(n_blocks, comm.rank, comm.size):
         values, block_counts = make_block(block)
         missing = [c.name for c in columns if c.name not in values]
         if missing:
             raise DataError(f"block {block} has no column {missing[0]!r}")
-        rows.append(np.stack([np.asarray(values[c.name], np.float32) for c in columns], axis=1))
+        stacked = np.stack([np.asarray(values[c.name], np.float32) for c in columns], axis=1)
+        rows[block_classes[block]].append(stacked)
         for key, value in block_counts.items():
             counts[key] = counts.get(key, 0) + int(value)
-    data = np.concatenate(rows) if rows else np.zeros((0, len(columns)), np.float32)
-    part = write_part(out, comm.rank, split, cls, data, columns)
-    gathered = comm.gather((part, counts), root=0)
+    parts = [
+        write_part(out, comm.rank, split, c, np.concatenate(rows[c]), columns) for c in classes
+    ]
+    gathered = comm.gather((parts, counts), root=0)
     manifest = None
     if comm.rank == 0:
         total: dict[str, int] = {}
@@ -135,5 +145,12 @@ def write_blocks(
             for key, value in rank_counts.items():
                 total[key] = total.get(key, 0) + value
         options = {**options, "counts": total, "ranks": comm.size}
-        manifest = write_parts_manifest(out, [p for p, _ in gathered], columns, source, options)
+        by_class = [
+            part
+            for c in classes
+            for rank_parts, _ in gathered
+            for part in rank_parts
+            if part.cls == c
+        ]
+        manifest = write_parts_manifest(out, by_class, columns, source, options)
     return comm.bcast(manifest, root=0)
