@@ -12,16 +12,15 @@ from threadpoolctl import threadpool_limits
 
 from fedhex_hpc.classifiers import (
     CLASSIFIER_KINDS,
-    FEATURE_SETS,
     NeuralEnsembleConfig,
     ScoreModel,
     TreeEnsembleConfig,
     classifier_inputs,
-    feature_names,
     train_classifier_ensemble,
 )
 from fedhex_hpc.classifiers.ensemble import balanced_weights
 from fedhex_hpc.classifiers.tree_ensemble import tree_splits
+from fedhex_hpc.data.sources.lhco import FEATURE_SETS, feature_names
 from fedhex_hpc.errors import ConfigError, DataError
 from fedhex_hpc.seeding import derive_seed
 
@@ -154,14 +153,15 @@ def test_training_is_reproducible_from_the_seed() -> None:
 
 def test_classifier_inputs_feature_sets_and_noise() -> None:
     names = feature_names("extended")
-    assert FEATURE_SETS == ("baseline", "extended") and names[:4] == feature_names("baseline")
+    baseline = feature_names("baseline")
+    assert list(FEATURE_SETS) == ["baseline", "extended"] and names[:4] == baseline
     columns = {name: np.arange(5.0) + i for i, name in enumerate(names)}
-    x = classifier_inputs(columns, "baseline", 3, seed=1)
+    x = classifier_inputs(columns, baseline, 3, seed=1)
     assert x.shape == (5, 7) and np.array_equal(x[:, 1], columns["delta_mj"])
-    assert np.array_equal(x, classifier_inputs(columns, "baseline", 3, seed=1))
-    other = classifier_inputs(columns, "baseline", 3, seed=1, part=1)
+    assert np.array_equal(x, classifier_inputs(columns, baseline, 3, seed=1))
+    other = classifier_inputs(columns, baseline, 3, seed=1, part=1)
     assert not np.array_equal(x[:, 4:], other[:, 4:])
-    assert classifier_inputs(columns, "extended", 0, seed=1).shape == (5, 6)
+    assert classifier_inputs(columns, names, 0, seed=1).shape == (5, 6)
 
 
 def one_line(err: pytest.ExceptionInfo) -> str:
@@ -178,10 +178,10 @@ def test_bad_names_and_inputs_are_one_line_errors(tmp_path) -> None:
     with pytest.raises(ConfigError, match="needs a TreeEnsembleConfig"):
         train_classifier_ensemble("trees", x, y, None, x, y, None, NEURAL, seed=1)
     with pytest.raises(ConfigError) as err:
-        classifier_inputs({}, "extnded", 0, seed=1)
+        feature_names("extnded")
     assert "'extended'" in one_line(err)
-    with pytest.raises(DataError, match="needs column"):
-        classifier_inputs({"mj1": np.ones(3)}, "baseline", 0, seed=1)
+    with pytest.raises(DataError, match="need column"):
+        classifier_inputs({"mj1": np.ones(3)}, feature_names("baseline"), 0, seed=1)
     with pytest.raises(DataError, match="val: class 1"):
         train_classifier_ensemble("trees", x, y, None, x, np.zeros(200), None, TREES, seed=1)
     with pytest.raises(ConfigError, match="n_best"):

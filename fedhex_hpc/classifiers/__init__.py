@@ -19,18 +19,16 @@ from fedhex_hpc.classifiers.config import (
     check_kind,
 )
 from fedhex_hpc.classifiers.ensemble import ScoreModel, train_classifier_ensemble
-from fedhex_hpc.classifiers.features import FEATURE_SETS, classifier_inputs, feature_names
+from fedhex_hpc.classifiers.features import classifier_inputs
 
 __all__ = [
     "CLASSIFIER_KINDS",
     "ENSEMBLE_CONFIGS",
-    "FEATURE_SETS",
     "ClassifierConfig",
     "NeuralEnsembleConfig",
     "ScoreModel",
     "TreeEnsembleConfig",
     "check_kind",
     "classifier_inputs",
-    "feature_names",
     "train_classifier_ensemble",
 ]

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from fedhex_hpc.data.sources.base import CLASS_NAMES, Column, Partition
-from fedhex_hpc.errors import ConfigError, DataError, listing
+from fedhex_hpc.errors import ConfigError, DataError, listing, suggest
 
 __all__ = [
     "BASELINE_FEATURES",
@@ -43,6 +43,7 @@ __all__ = [
     "EXTRA_FILE_NAME",
     "FEATURES_FILE_NAME",
     "FEATURE_FILE_COLUMNS",
+    "FEATURE_SETS",
     "KEY",
     "N_PARTICLES",
     "PARTICLE_COLUMNS",
@@ -52,6 +53,7 @@ __all__ = [
     "LHCORawSource",
     "LHCOTableSource",
     "anode_features",
+    "feature_names",
     "table_file_name",
 ]
 
@@ -63,6 +65,11 @@ EXTRA_FILE_NAME = "events_anomalydetection_qcd_extra_inneronly_features.h5"
 #: The four ANODE/CATHODE features (masses in TeV) and the extended set with tau32.
 BASELINE_FEATURES = ("mj1", "delta_mj", "tau21_j1", "tau21_j2")
 EXTENDED_FEATURES = (*BASELINE_FEATURES, "tau32_j1", "tau32_j2")
+#: Named feature sets of the anomaly searches.
+FEATURE_SETS: dict[str, tuple[str, ...]] = {
+    "baseline": BASELINE_FEATURES,
+    "extended": EXTENDED_FEATURES,
+}
 #: The pandas key of every LHCO file.
 KEY = "df"
 #: Particle slots per event in the raw file.
@@ -82,6 +89,20 @@ _PARTICLE_UNITS = {"pt": "GeV", "eta": "", "phi": "rad"}
 _TABLE_NAME = re.compile(r"(?:^|_)(background|signal)(?:_|\.|$)")
 _CLASS_CODES = {name: code for code, name in CLASS_NAMES.items()}
 _JET_QUANTITIES = ("px", "py", "pz", "m", "tau1", "tau2", "tau3")
+
+
+def feature_names(feature_set: str) -> tuple[str, ...]:
+    """The columns of a named feature set (a key of :data:`FEATURE_SETS`), in order.
+
+    Raises:
+        ConfigError: An unknown feature set; the message lists them.
+    """
+    if feature_set not in FEATURE_SETS:
+        raise ConfigError(
+            f"unknown feature set {feature_set!r}{suggest(str(feature_set), FEATURE_SETS)}; "
+            f"feature sets: {', '.join(FEATURE_SETS)}"
+        )
+    return FEATURE_SETS[feature_set]
 
 
 def table_file_name(class_name: str, split: str) -> str:

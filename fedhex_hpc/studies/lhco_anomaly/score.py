@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from fedhex_hpc.classifiers import feature_names
 from fedhex_hpc.data.manifest import Manifest
 from fedhex_hpc.data.shards import open_shard
 from fedhex_hpc.data.sources.base import CLASS_NAMES, Column
+from fedhex_hpc.data.sources.lhco import feature_names
 from fedhex_hpc.errors import ConfigError, DataError, listing
 from fedhex_hpc.studies.lhco_anomaly.folder import LhcoFolder
 from fedhex_hpc.studies.lhco_anomaly.task import Task

@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from fedhex_hpc.classifiers import feature_names
 from fedhex_hpc.config import Config, config_to_dict
+from fedhex_hpc.data.sources.lhco import feature_names
 from fedhex_hpc.data.weak_supervision import Prepared, prepare
 from fedhex_hpc.io_utils import atomic_path, write_json_atomic
 from fedhex_hpc.seeding import derive_seed

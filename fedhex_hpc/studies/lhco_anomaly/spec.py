@@ -37,13 +37,9 @@ from typing import Any
 
 import yaml
 
-from fedhex_hpc.classifiers import (
-    CLASSIFIER_KINDS,
-    FEATURE_SETS,
-    NeuralEnsembleConfig,
-    TreeEnsembleConfig,
-)
+from fedhex_hpc.classifiers import CLASSIFIER_KINDS, NeuralEnsembleConfig, TreeEnsembleConfig
 from fedhex_hpc.config import Config, merge_mappings, parse_config, parse_section
+from fedhex_hpc.data.sources.lhco import FEATURE_SETS
 from fedhex_hpc.data.weak_supervision import PrepareConfig
 from fedhex_hpc.errors import ConfigError, suggest
 from fedhex_hpc.resources import resolve
@@ -172,7 +168,7 @@ def prepare_config(spec: LhcoSpec, seed: int, n_signal: int) -> PrepareConfig:
 def _check(spec: LhcoSpec, where: str) -> None:
     _check_names(spec.methods, METHODS, "methods", where)
     _check_names(spec.classifiers, CLASSIFIER_KINDS, "classifiers", where)
-    _check_names(spec.feature_sets, FEATURE_SETS, "feature_sets", where)
+    _check_names(spec.feature_sets, tuple(FEATURE_SETS), "feature_sets", where)
     for key in ("noise", "seeds", "n_signal"):
         values = getattr(spec, key)
         if not values or len(set(values)) != len(values) or min(values) < 0:

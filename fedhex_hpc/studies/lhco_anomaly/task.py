@@ -22,9 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from fedhex_hpc.classifiers import feature_names
 from fedhex_hpc.config import parse_section
-from fedhex_hpc.data.sources.lhco import EXTENDED_FEATURES
+from fedhex_hpc.data.sources.lhco import EXTENDED_FEATURES, feature_names
 from fedhex_hpc.seeding import derive_seed
 from fedhex_hpc.studies.base import run_task
 from fedhex_hpc.studies.lhco_anomaly.folder import LhcoFolder
@@ -73,7 +72,9 @@ class Task:
         from fedhex_hpc.classifiers import classifier_inputs
 
         noise = int(self.task["noise"])
-        return classifier_inputs(columns, self.features, noise, self.seed, part=_PARTS.index(part))
+        return classifier_inputs(
+            columns, feature_names(self.features), noise, self.seed, part=_PARTS.index(part)
+        )
 
     def anode(self, columns: dict[str, np.ndarray]) -> np.ndarray:
         """ANODE's scores of events from the group's trained inner and outer flows.
