@@ -16,6 +16,8 @@ SYSTEM_STAMP  := $(VENV)/.system-packages
 HOROVOD_STAMP := $(VENV)/.horovod
 # The Horovod requirement comes from the `hpc` extra in pyproject.toml.
 HOROVOD_REQ := $(shell sed -n 's/^hpc = \["\(horovod[^"]*\)".*/\1/p' pyproject.toml)
+# mpi4py (the same extra): the PyPI wheel loads the system Open MPI at run time.
+MPI4PY_REQ := $(shell sed -n 's/^hpc = \[.*"\(mpi4py[^"]*\)".*/\1/p' pyproject.toml)
 HOROVOD_ENV := HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITH_MPI=1 HOROVOD_WITHOUT_GLOO=1 \
 	HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_MXNET=1
 
@@ -43,6 +45,7 @@ HOROVOD_WHEELS := $(or $(FEDHEX_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/fe
 $(HOROVOD_STAMP): $(STAMP) $(SYSTEM_STAMP)
 	$(HOROVOD_ENV) $(BIN)/pip wheel --quiet --no-deps --no-build-isolation -w $(HOROVOD_WHEELS) "$(HOROVOD_REQ)"
 	$(BIN)/pip install --quiet --no-index --find-links $(HOROVOD_WHEELS) "$(HOROVOD_REQ)"
+	$(BIN)/pip install --quiet "$(MPI4PY_REQ)"
 	touch $(HOROVOD_STAMP)
 
 setup: $(STAMP)

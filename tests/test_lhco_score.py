@@ -3,6 +3,7 @@ one process and the ones the task evaluated; bad input is a one-line error."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -53,7 +54,7 @@ def _rows(folder: Path) -> tuple[Manifest, np.ndarray, np.ndarray]:
 
 def test_score_on_two_mpi_ranks_equals_one_process_and_the_task(study, tmp_path):
     require(shutil.which("mpirun") is not None, "mpirun (Debian openmpi-bin)")
-    pytest.importorskip("mpi4py")
+    require(importlib.util.find_spec("mpi4py") is not None, "mpi4py (the hpc extra)")
     dataset = _test_split(study)
     env = {
         **os.environ,
