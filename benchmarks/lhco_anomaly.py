@@ -9,7 +9,7 @@ are built once and reused by every study that needs them:
 * ``classifiers``: CATHODE with the tree ensemble and the network, each without and
   with 10 Gaussian-noise inputs, same seeds and injection;
 * ``scan``: CATHODE and the idealized AD with trees at n_signal 0 (closure), the
-  default injection and two larger ones, on the first ``--scan-seeds`` seeds.
+  default injection and three times it, on the first ``--scan-seeds`` seeds.
 
 Each study runs with ``fedhex submit --scheduler local`` and ``fedhex collect``; the
 script then prints the targets table (CATHODE / idealized median max SIC, trees /
@@ -152,7 +152,7 @@ def main() -> None:
     parser.add_argument("-o", "--output", type=Path, required=True)
     parser.add_argument("--events", type=int, default=300_000, help="synthetic R&D events")
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--scan-seeds", type=int, default=3)
+    parser.add_argument("--scan-seeds", type=int, default=2)
     parser.add_argument("--s-over-b", type=float, default=0.006)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="tiny flows and models (a smoke run)")
@@ -210,7 +210,7 @@ def main() -> None:
         },
         args.jobs,
     )
-    scan_n = [0, n_default, 2 * n_default, 4 * n_default]
+    scan_n = [0, n_default, 3 * n_default]
     scan = run_study(
         out,
         "scan",
