@@ -15,13 +15,15 @@ from fedhex_hpc.errors import ConfigError
 from fedhex_hpc.studies.base import MARKER, StudyKind
 from fedhex_hpc.studies.interpolation.kind import InterpolationKind
 from fedhex_hpc.studies.mixlearn.kind import MixlearnKind
+from fedhex_hpc.studies.scan.kind import ScanKind
 from fedhex_hpc.studies.sweep.kind import SweepKind
 from fedhex_hpc.studies.toys.kind import ToysKind
 
 __all__ = ["KINDS", "open_study"]
 
 KINDS: dict[str, StudyKind] = {
-    kind.name: kind for kind in (SweepKind(), MixlearnKind(), InterpolationKind(), ToysKind())
+    kind.name: kind
+    for kind in (SweepKind(), MixlearnKind(), InterpolationKind(), ToysKind(), ScanKind())
 }
 
 
