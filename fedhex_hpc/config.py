@@ -106,6 +106,9 @@ class FlowConfig:
     logit_alpha: float = field(default=0.05, metadata=_meta(0, exclusive=True))
     noise_std: float = field(default=0.0, metadata=_meta(0))
     identity_init: bool = False
+    transform: Literal["affine", "spline"] = "affine"
+    spline_bins: int = field(default=8, metadata=_meta(2))
+    spline_range: float = field(default=5.0, metadata=_meta(0, exclusive=True))
 
 
 @dataclass

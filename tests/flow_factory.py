@@ -16,21 +16,27 @@ from fedhex_hpc.flows import (
 
 __all__ = ["VARIANTS", "make_flow", "randomise", "variant_id"]
 
-#: (n_conditions, batch_norm, preprocessing, permutation) of every flow variant.
-VARIANTS = list(
-    itertools.product((0, 1), (False, True), PREPROCESSING_KINDS, ("reverse", "random"))
-)
+#: (n_conditions, batch_norm, preprocessing, permutation, transform) of every flow variant:
+#: every affine combination, and the spline blocks with each conditioning, batch norm and
+#: bounded or unbounded preprocessing.
+VARIANTS = [
+    *itertools.product(
+        (0, 1), (False, True), PREPROCESSING_KINDS, ("reverse", "random"), ("affine",)
+    ),
+    *itertools.product((0, 1), (False, True), ("standardize", "logit"), ("random",), ("spline",)),
+]
 
 
 def variant_id(variant: tuple) -> str:
     """Readable pytest id of one entry of :data:`VARIANTS`."""
-    n_conditions, batch_norm, preprocessing, permutation = variant
+    n_conditions, batch_norm, preprocessing, permutation, transform = variant
     return "-".join(
         [
             "cond" if n_conditions else "uncond",
             "bn" if batch_norm else "nobn",
             preprocessing,
             permutation,
+            *([transform] if transform != "affine" else []),
         ]
     )
 
@@ -44,6 +50,7 @@ def make_flow(
     identity_init=False,
     permutation="random",
     n_blocks=3,
+    transform="affine",
 ):
     """A small flow with preprocessing fitted on 500 Gaussian events, and those events."""
     rng = np.random.default_rng(seed)
@@ -62,6 +69,9 @@ def make_flow(
         preprocessing=fit_preprocessing(x, preprocessing),
         condition_scaling=Standardization.fit(c) if n_conditions else Standardization.identity(0),
         identity_init=identity_init,
+        transform=transform,
+        spline_bins=5,
+        spline_range=4.0,
     )
     return FlowModel(spec), x.astype(np.float32), c.astype(np.float32) if n_conditions else None
 

@@ -502,3 +502,105 @@ def test_toys_as_a_slurm_job_array(slurm_cluster, tmp_path):
     summary = pd.read_csv(study / "summary.csv")
     assert summary["valid"].tolist() == [4]
     assert len(list((study / "logs").glob(f"{array_id}_*.out"))) == 2
+
+
+# --- scans as job arrays -------------------------------------------------------------
+def scan_study(tmp_path: Path, points: int = 9) -> tuple[Path, Path, Path]:
+    """A planned 1D mass scan of the exact model (norm profiled); study, spec and data."""
+    spec = write_yaml(tmp_path / "model.yaml", exact_spec())
+    data = write_events(tmp_path / "data.npz", events(174.0, 1000, 3))
+    study = tmp_path / "scan"
+    out = run_cli(
+        "infer",
+        "scan",
+        str(spec),
+        "--data",
+        str(data),
+        "--param",
+        "mass",
+        "--points",
+        str(points),
+        "--plan",
+        str(study),
+    ).stdout
+    assert f"{points} tasks (one per grid point)" in out
+    return study, spec, data
+
+
+def test_scan_points_as_tasks_equal_the_direct_scan(tmp_path):
+    study, spec, data = scan_study(tmp_path, points=5)
+    collect = run_cli("collect", str(study), check=False)
+    assert collect.returncode == 2 and "5 of 5 scan points have no result" in collect.stderr
+    run_cli("submit", str(study), "--scheduler", "local", "--jobs", "2")  # collects at the end
+    assert "done         5" in run_cli("status", str(study)).stdout
+    table = pd.read_csv(study / "scan.csv")
+    for suffix in ("png", "pdf"):
+        assert (study / f"scan.{suffix}").is_file()
+    direct = tmp_path / "direct.csv"
+    run_cli(
+        "infer",
+        "scan",
+        str(spec),
+        "--data",
+        str(data),
+        "--param",
+        "mass",
+        "--points",
+        "5",
+        "-o",
+        str(direct),
+    )
+    reference = pd.read_csv(direct)
+    np.testing.assert_allclose(table["mass"], reference["mass"], rtol=1e-12)
+    np.testing.assert_allclose(table["delta"], reference["delta"], atol=2e-3)
+    assert table["valid"].all()
+    summary = json.loads((study / "scan.json").read_text())["scan"]
+    expected = json.loads(direct.with_suffix(".json").read_text())["scan"]
+    for level in ("1sigma", "2sigma"):
+        for side in ("lower", "upper"):
+            got, want = summary["intervals"][level][side], expected["intervals"][level][side]
+            assert np.isfinite(got) and abs(got - want) < 1e-3, (level, side)
+    assert summary["minos"] == expected["minos"] and summary["minos"]["valid"]
+    again = run_cli(
+        "infer",
+        "scan",
+        str(spec),
+        "--data",
+        str(data),
+        "--param",
+        "mass",
+        "--plan",
+        str(study),
+        check=False,
+    )
+    assert again.returncode == 2 and "holds a study already" in again.stderr
+
+
+def test_scan_plan_of_an_unknown_parameter_is_one_line(tmp_path):
+    spec = write_yaml(tmp_path / "model.yaml", exact_spec())
+    data = write_events(tmp_path / "data.npz", events(174.0, 200, 3))
+    result = run_cli(
+        "infer",
+        "scan",
+        str(spec),
+        "--data",
+        str(data),
+        "--param",
+        "width",
+        "--plan",
+        str(tmp_path / "scan"),
+        check=False,
+    )
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "scan").exists()
+
+
+def test_scan_points_as_a_slurm_job_array(slurm_cluster, tmp_path):
+    from .test_slurm_jobs import submit_and_wait
+
+    study, _, _ = scan_study(tmp_path, points=5)
+    array_id = submit_and_wait(slurm_cluster, study)
+    table = pd.read_csv(study / "scan.csv")
+    assert len(table) == 5 and table["valid"].all()
+    assert len(list((study / "logs").glob(f"{array_id}_*.out"))) == 5
+    assert json.loads((study / "scan.json").read_text())["scan"]["intervals"]["1sigma"]

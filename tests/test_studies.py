@@ -26,12 +26,15 @@ PIP = (sys.executable, "-m", "pip")
 def test_open_study_tells_the_kind_or_says_what_is_wrong(tmp_path):
     with pytest.raises(
         ConfigError,
-        match=r"is not a study folder .* study kinds: sweep, mixlearn, interpolation, toys",
+        match=r"is not a study folder .* study kinds: sweep, mixlearn, interpolation, toys, "
+        r"scan, lhco_anomaly",
     ):
         open_study(tmp_path)
     (tmp_path / "study.json").write_text(json.dumps({"kind": "tea", "format_version": 1}))
     with pytest.raises(
-        ConfigError, match="unknown kind 'tea'; study kinds: sweep, mixlearn, interpolation, toys"
+        ConfigError,
+        match="unknown kind 'tea'; study kinds: sweep, mixlearn, interpolation, toys, "
+        "scan, lhco_anomaly",
     ):
         open_study(tmp_path)
     (tmp_path / "study.json").write_text("[1, 2]")

@@ -54,8 +54,29 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     return _converged(result)
 
 
+def _cmd_scan_plan(args: argparse.Namespace) -> int:
+    from fedhex_hpc.studies.scan.folder import ScanProblem
+    from fedhex_hpc.studies.scan.study import plan_scan
+
+    problem = ScanProblem(
+        str(args.spec), str(args.data), args.weight, args.key, args.allow_extrapolation
+    )
+    names = [args.param, *([args.param2] if args.param2 else [])]
+    result = plan_scan(problem, args.plan, names, args.points, args.width)
+    code = _converged(result)
+    if not code:
+        print(
+            f"scan study in {args.plan}: {result['tasks']} tasks (one per grid point); "
+            f"next: fedhex submit {args.plan}, then fedhex collect {args.plan}"
+        )
+    return code
+
+
 def _cmd_scan(args: argparse.Namespace) -> int:
     from fedhex_hpc.infer.commands import scan_file
+
+    if args.plan:
+        return _cmd_scan_plan(args)
 
     suffix = f"{args.param}" + (f"-{args.param2}" if args.param2 else "")
     output = args.output or Path(args.data).with_suffix(f".scan-{suffix}.csv")
@@ -128,6 +149,12 @@ def add_infer_commands(sub: argparse._SubParsersAction) -> None:
     scan.add_argument("--param2", default="", help="second parameter of a 2D scan")
     scan.add_argument("--points", type=int, default=0, help="grid points (1D 41, 2D 21)")
     scan.add_argument("--width", type=float, default=0.0, help="HESSE errors each side (4, 2D 3)")
+    scan.add_argument(
+        "--plan",
+        type=Path,
+        default=None,
+        help="write a scan study here instead: one job-array task per grid point",
+    )
     scan.set_defaults(func=_cmd_scan)
     toys = commands.add_parser("toys", help="toy studies: plan, then fedhex submit/collect")
     toy_commands = toys.add_subparsers(dest="toys_command", required=True)

@@ -46,5 +46,8 @@ def build_flow(
         feature_names=list(feature_names),
         condition_names=list(condition_names),
         identity_init=flow.identity_init,
+        transform=flow.transform,
+        spline_bins=flow.spline_bins,
+        spline_range=flow.spline_range,
     )
     return FlowModel(spec)

@@ -72,7 +72,9 @@ class MADE(tf.Module):
     gives no gradient towards using them), so it is not the default.
 
     The log-scale is soft-clamped to (-bound, bound) with bound * tanh(s / bound),
-    which keeps training from diverging on steep densities.
+    which keeps training from diverging on steep densities. With ``n_params`` other
+    than 2 the network gives that many raw parameters per feature (:meth:`network`),
+    e.g. the bins of a spline block (:mod:`fedhex_hpc.flows.spline`).
     """
 
     def __init__(
@@ -86,6 +88,7 @@ class MADE(tf.Module):
         block: int = 0,
         identity_init: bool = False,
         name: str | None = None,
+        n_params: int = 2,
     ) -> None:
         super().__init__(name=name)
 
@@ -112,19 +115,19 @@ class MADE(tf.Module):
             if n_conditions
             else None
         )
-        # Shift and log-scale share one matmul: the output mask is tiled twice.
-        self.out_mask = tf.constant(np.concatenate([masks[-1], masks[-1]], axis=1))
-        out_shape = (widths[-1], 2 * n_features)
+        # All parameters share one matmul: the output mask is tiled once per parameter.
+        self.n_params = n_params
+        self.out_mask = tf.constant(np.concatenate([masks[-1]] * n_params, axis=1))
+        out_shape = (widths[-1], n_params * n_features)
         self.out_kernel = tf.Variable(
             tf.zeros(out_shape) if identity_init else init(len(widths) + 1, out_shape),
             name="out_kernel",
         )
-        self.out_bias = tf.Variable(tf.zeros([2 * n_features]), name="out_bias")
+        self.out_bias = tf.Variable(tf.zeros([n_params * n_features]), name="out_bias")
 
-    def __call__(
-        self, x: tf.Tensor, conditional_input: tf.Tensor | None = None
-    ) -> tuple[tf.Tensor, tf.Tensor]:
-        """Return (shift, log_scale), each shaped like ``x``; every call runs the network."""
+    def network(self, x: tf.Tensor, conditional_input: tf.Tensor | None = None) -> tf.Tensor:
+        """The raw outputs (n, n_params * d), parameter-major: column ``p * d + j`` is
+        parameter ``p`` of feature ``j`` and depends only on the features before ``j``."""
         h = x
         for i, (kernel, mask, bias) in enumerate(
             zip(self.kernels, self.masks, self.biases, strict=True)
@@ -133,7 +136,12 @@ class MADE(tf.Module):
             if i == 0 and self.cond_kernel is not None:
                 z += tf.matmul(conditional_input, self.cond_kernel)
             h = self.activation(z)
-        out = tf.matmul(h, self.out_kernel * self.out_mask) + self.out_bias
-        shift, raw_log_scale = tf.split(out, 2, axis=-1)
+        return tf.matmul(h, self.out_kernel * self.out_mask) + self.out_bias
+
+    def __call__(
+        self, x: tf.Tensor, conditional_input: tf.Tensor | None = None
+    ) -> tuple[tf.Tensor, tf.Tensor]:
+        """Return (shift, log_scale), each shaped like ``x``; every call runs the network."""
+        shift, raw_log_scale = tf.split(self.network(x, conditional_input), 2, axis=-1)
         bound = self.log_scale_bound
         return shift, bound * tf.tanh(raw_log_scale / bound)

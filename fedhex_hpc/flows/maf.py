@@ -23,6 +23,7 @@ from fedhex_hpc._tf import tf, tfb, tfd
 from fedhex_hpc.errors import DataError
 from fedhex_hpc.flows.made import MADE
 from fedhex_hpc.flows.preprocessing import Preprocessing, Standardization
+from fedhex_hpc.flows.spline import TRANSFORMS, SplineTransform
 from fedhex_hpc.seeding import rng as seeded_rng
 
 __all__ = ["LOG_PROB_BATCH", "SAMPLE_BATCH", "FlowModel", "FlowSpec"]
@@ -52,6 +53,10 @@ class FlowSpec:
     feature_names: list[str] = field(default_factory=list)
     condition_names: list[str] = field(default_factory=list)
     identity_init: bool = False
+    #: ``affine`` (MAF) or ``spline`` (rational-quadratic, :mod:`fedhex_hpc.flows.spline`).
+    transform: str = "affine"
+    spline_bins: int = 8
+    spline_range: float = 5.0
 
     def to_dict(self) -> dict:
         """JSON-serialisable form."""
@@ -129,7 +134,14 @@ class FlowModel(tf.Module):
         super().__init__(name="flow")
         if spec.permutation not in PERMUTATIONS:
             raise ValueError(f"permutation must be one of {PERMUTATIONS}, got {spec.permutation!r}")
+        if spec.transform not in TRANSFORMS:
+            raise ValueError(f"transform must be one of {TRANSFORMS}, got {spec.transform!r}")
         self.spec = spec
+        self.spline = (
+            SplineTransform(spec.spline_bins, spec.spline_range)
+            if spec.transform == "spline"
+            else None
+        )
         self.mades = [
             MADE(
                 spec.n_features,
@@ -141,6 +153,7 @@ class FlowModel(tf.Module):
                 block=i,
                 identity_init=spec.identity_init,
                 name=f"made_{i}",
+                n_params=self.spline.n_params if self.spline else 2,
             )
             for i in range(spec.n_blocks)
         ]
@@ -177,7 +190,12 @@ class FlowModel(tf.Module):
         """
         chain = self.spec.preprocessing.bijectors()
         for i, made in enumerate(self.mades):
-            chain.append(tfb.MaskedAutoregressiveFlow(shift_and_log_scale_fn=made, name=f"maf_{i}"))
+            if self.spline:
+                chain.append(self.spline.maf(made, f"maf_{i}"))
+            else:
+                chain.append(
+                    tfb.MaskedAutoregressiveFlow(shift_and_log_scale_fn=made, name=f"maf_{i}")
+                )
             if i < len(self.permutations):
                 chain.extend(self._between_blocks(i, training))
         return tfd.TransformedDistribution(self._base(), tfb.Chain(chain))
@@ -235,9 +253,13 @@ class FlowModel(tf.Module):
         for bijector in self.spec.preprocessing.bijectors():
             invert(bijector)
         for i, made in enumerate(self.mades):
-            shift, log_scale = made(z, cond_n)
-            z = (z - shift) * tf.exp(-log_scale)
-            log_det -= tf.reduce_sum(log_scale, axis=-1)
+            if self.spline:
+                z, block_log_det = self.spline.inverse(made, z, cond_n)
+                log_det += block_log_det
+            else:
+                shift, log_scale = made(z, cond_n)
+                z = (z - shift) * tf.exp(-log_scale)
+                log_det -= tf.reduce_sum(log_scale, axis=-1)
             if i < len(self.permutations):
                 for bijector in self._between_blocks(i, training):
                     invert(bijector)

@@ -23,7 +23,16 @@ from fedhex_hpc.infer.model import LikelihoodModel
 from fedhex_hpc.infer.nll import NLL
 from fedhex_hpc.io_utils import atomic_path
 
-__all__ = ["crossings", "grid_for", "scan_1d", "scan_2d", "write_scan"]
+__all__ = [
+    "crossings",
+    "grid_for",
+    "grid_points",
+    "profile_table",
+    "scan_1d",
+    "scan_2d",
+    "summary_1d",
+    "write_scan",
+]
 
 LEVELS_1D = {"1sigma": 1.0, "2sigma": 4.0}
 LEVELS_2D = (2.30, 6.18)
@@ -45,6 +54,56 @@ def grid_for(
     lo = max(low, info["value"] - width * info["error"])
     hi = min(high, info["value"] + width * info["error"])
     return np.linspace(lo, hi, points)
+
+
+def grid_points(
+    result: dict[str, Any],
+    model: LikelihoodModel,
+    names: list[str],
+    points: int,
+    width: float,
+) -> np.ndarray:
+    """The scan grid of one or two parameters: (points, 1) or the (points², 2) mesh rows."""
+    if len(names) == 2 and names[0] == names[1]:
+        raise ConfigError(f"--param and --param2 are both {names[0]}")
+    axes = [grid_for(result, model, n, points, width) for n in names]
+    return np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, len(names))
+
+
+def profile_table(
+    result: dict[str, Any],
+    names: list[str],
+    points: np.ndarray,
+    values: np.ndarray,
+    valid: np.ndarray,
+) -> pd.DataFrame:
+    """The scan table: a column per scanned parameter, ``minus_two_log_likelihood``,
+    ``delta`` (above the minimum of the fit and the grid) and ``valid``."""
+    minimum = min(result["minus_two_log_likelihood"], float(np.min(values)))
+    return pd.DataFrame(
+        {
+            **{name: points[:, k] for k, name in enumerate(names)},
+            "minus_two_log_likelihood": values,
+            "delta": values - minimum,
+            "valid": valid,
+        }
+    )
+
+
+def summary_1d(table: pd.DataFrame, result: dict[str, Any], name: str) -> dict[str, Any]:
+    """Best value, minimum, convention and the 1σ and 2σ intervals of a 1D scan table."""
+    grid, delta = table[name].to_numpy(), table["delta"].to_numpy()
+    minimum = float(np.min(table["minus_two_log_likelihood"] - table["delta"]))
+    return {
+        "parameter": name,
+        "best": result["parameters"][name]["value"],
+        "minimum": minimum,
+        "convention": result["convention"],
+        "intervals": {
+            label: dict(zip(("lower", "upper"), crossings(grid, delta, level), strict=True))
+            for label, level in LEVELS_1D.items()
+        },
+    }
 
 
 def _profile_line(
@@ -102,25 +161,11 @@ def scan_1d(
         the summary holds the best value, the minimum and per level the interval
         ``[lower, upper]`` (NaN where the grid does not reach the crossing).
     """
-    grid = grid_for(result, model, name, points, width)
+    grid = grid_points(result, model, [name], points, width)
     best = np.array([p["value"] for p in result["parameters"].values()])
-    values, valid = _profile_line(nll, model, [name], grid[:, None], best)
-    minimum = min(result["minus_two_log_likelihood"], float(np.min(values)))
-    delta = values - minimum
-    table = pd.DataFrame(
-        {name: grid, "minus_two_log_likelihood": values, "delta": delta, "valid": valid}
-    )
-    summary = {
-        "parameter": name,
-        "best": result["parameters"][name]["value"],
-        "minimum": minimum,
-        "convention": result["convention"],
-        "intervals": {
-            label: dict(zip(("lower", "upper"), crossings(grid, delta, level), strict=True))
-            for label, level in LEVELS_1D.items()
-        },
-    }
-    return table, summary
+    values, valid = _profile_line(nll, model, [name], grid, best)
+    table = profile_table(result, [name], grid, values, valid)
+    return table, summary_1d(table, result, name)
 
 
 def scan_2d(
@@ -132,22 +177,10 @@ def scan_2d(
     width: float = 3.0,
 ) -> pd.DataFrame:
     """Profile two parameters on a ``points x points`` grid; columns as in :func:`scan_1d`."""
-    if names[0] == names[1]:
-        raise ConfigError(f"--param and --param2 are both {names[0]}")
-    axes = [grid_for(result, model, n, points, width) for n in names]
-    mesh = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 2)
+    mesh = grid_points(result, model, list(names), points, width)
     best = np.array([p["value"] for p in result["parameters"].values()])
     values, valid = _profile_line(nll, model, list(names), mesh, best)
-    minimum = min(result["minus_two_log_likelihood"], float(np.min(values)))
-    return pd.DataFrame(
-        {
-            names[0]: mesh[:, 0],
-            names[1]: mesh[:, 1],
-            "minus_two_log_likelihood": values,
-            "delta": values - minimum,
-            "valid": valid,
-        }
-    )
+    return profile_table(result, list(names), mesh, values, valid)
 
 
 def write_scan(table: pd.DataFrame, path: str | Path, names: list[str]) -> list[Path]:

@@ -16,6 +16,7 @@ from fedhex_hpc.studies.base import MARKER, StudyKind
 from fedhex_hpc.studies.interpolation.kind import InterpolationKind
 from fedhex_hpc.studies.lhco_anomaly.kind import LhcoAnomalyKind
 from fedhex_hpc.studies.mixlearn.kind import MixlearnKind
+from fedhex_hpc.studies.scan.kind import ScanKind
 from fedhex_hpc.studies.sweep.kind import SweepKind
 from fedhex_hpc.studies.toys.kind import ToysKind
 
@@ -28,6 +29,7 @@ KINDS: dict[str, StudyKind] = {
         MixlearnKind(),
         InterpolationKind(),
         ToysKind(),
+        ScanKind(),
         LhcoAnomalyKind(),
     )
 }
