@@ -123,4 +123,6 @@ def build_train_steps(
             losses = losses.write(i, loss)
         return losses.stack()
 
-    return tf.function(steps, jit_compile=jit_compile)
+    # shapes generalise after the second trace: a run sees full stacks, a shorter
+    # last stack and the last partial batch, and each trace of the loop is slow
+    return tf.function(steps, jit_compile=jit_compile, reduce_retracing=True)
