@@ -67,7 +67,7 @@ N_ROTATING_BATCHES = 4
 #: Memory budget of the streamed runs, MB; both dataset sizes are larger.
 STREAM_BUDGET_MB = 1
 #: (end-to-end events, sampled events, step seconds, smaller streamed dataset) per budget.
-BUDGETS = {"full": (220_000, 400_000, 10.0, 200_000), "quick": (20_000, 20_000, 2.0, 60_000)}
+BUDGETS = {"full": (110_000, 400_000, 5.0, 100_000), "quick": (20_000, 20_000, 2.0, 60_000)}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
