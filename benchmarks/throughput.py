@@ -305,7 +305,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict:
             rates.append(("fedhex train end to end", batch, jit, rate, train_flops))
     sample_rate = sample_events_per_second(model, args.sample_events, rng)
     rates.append(
-        (f"sample {args.sample_events:,} events", 32_768, False, sample_rate, sample_flops)
+        (f"sample {args.sample_events:,} events", 32_768, True, sample_rate, sample_flops)
     )
     sizes = [args.stream_events, 4 * args.stream_events]
     memory = {n: streamed_peak_rss(workdir, n, args.threads, rng) for n in sizes}
