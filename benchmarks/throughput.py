@@ -304,9 +304,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict:
             rate = end_to_end_events_per_second(workdir, events_file, batch, jit, args.threads)
             rates.append(("fedhex train end to end", batch, jit, rate, train_flops))
     sample_rate = sample_events_per_second(model, args.sample_events, rng)
-    rates.append(
-        (f"sample {args.sample_events:,} events", 32_768, True, sample_rate, sample_flops)
-    )
+    rates.append((f"sample {args.sample_events:,} events", 32_768, True, sample_rate, sample_flops))
     sizes = [args.stream_events, 4 * args.stream_events]
     memory = {n: streamed_peak_rss(workdir, n, args.threads, rng) for n in sizes}
     peak = max(peak_before, gemm_peak_gflops())
