@@ -3,73 +3,77 @@
 One run measures, on this machine and in this order:
 
 1. the fp32 GEMM peak: GFLOP/s of numpy ``a @ b`` on square float32 matrices
-   (n = 2048, 2 n^3 FLOP per product), repeated for ~2.5 s, best of 3 rounds;
-2. training throughput of the ANODE configuration (conditional MAF, 4 features,
-   1 condition, 15 MADE blocks of 2 hidden layers x 128 ReLU units) through the
-   package's own ``build_train_step``, per batch size, with and without XLA;
-3. sampling throughput of the same model through ``draw_samples``, one batch of
-   SAMPLE_BATCH conditions per call;
-4. the peak resident memory of the process (``ru_maxrss``, MB = 2^20 bytes).
+   (n = 2048, 2 n^3 FLOP per product), repeated for ~2.5 s, best of 3 rounds,
+   once at the start and once at the end (the better one is the peak);
+2. per batch size, with and without XLA (``train.jit_compile``):
+
+   * step only: the package's compiled training steps (``build_train_steps``,
+     as many steps per call as the trainer runs) on prebuilt tensors;
+   * end to end: ``fedhex train`` run as a subprocess on a generated file of
+     ``--events`` events, events/s of its second epoch from ``history.csv``
+     (the epoch's wall time: batching, copies, steps and validation);
+
+3. sampling: ``FlowModel.sample_batched`` of ``--sample-events`` events, one
+   condition row per event;
+4. memory: the peak resident memory (``ru_maxrss`` of the child, MB = 2^20 bytes)
+   of one epoch of ``fedhex train`` streaming a converted dataset larger than
+   its ``data.memory_budget_mb``, at two sizes, one 4x the other.
+
+The model is the ANODE configuration (conditional MAF, 4 features, 1 condition,
+15 MADE blocks of 2 hidden layers x 128 ReLU units, reverse permutations) with
+standardising preprocessing; the data are random (x ~ N(0, 1), mjj ~ U(3, 4)),
+whose values do not change the cost.
 
 Cost model (dense matmul FLOPs only; biases, activations, masks, tanh and the
 bijector arithmetic are O(width) per event and left out). With D features,
 C conditions, hidden width H and B blocks, one MADE forward pass costs
+``F_made = 2 * (D*H + C*H + H*H + H*2D)`` FLOP/event, taken from the rank-2
+variables of the real model; for ANODE 36,096, so the forward pass of all MADEs
+is 541,440 FLOP/event. A training step runs each MADE once forward and its
+backward pass costs about twice that: 3 * 541,440 = 1,624,320 FLOP/event.
+Sampling runs each MADE D times per block: 4 * 541,440 = 2,165,760 FLOP/event.
+GFLOP/s = events/s * FLOP/event / 1e9, reported with its share of the GEMM peak.
 
-    F_made = 2 * (D*H + C*H + H*H + H*2D)   FLOP/event
-
-(input, condition, hidden and fused shift/log-scale output kernels). The script
-takes it from the rank-2 variables of the real model. For ANODE (D=4, C=1,
-H=128, B=15): F_made = 2 * 18,048 = 36,096 and the forward pass of all MADEs is
-B * F_made = 541,440 FLOP/event.
-
-* Training: the log-density runs each MADE once per block (the inverse
-  direction), and the backward pass costs about twice the forward pass, so
-  3 * B * F_made = 1,624,320 FLOP/event/step (~1.6 MFLOP).
-* Sampling: the forward direction of a MAF is autoregressive and runs each MADE
-  D times per block, so D * B * F_made = 2,165,760 FLOP/event.
-
-GFLOP/s = events/s * FLOP/event / 1e9, reported with its percentage of the GEMM
-peak. Each configuration is warmed up first (tracing / XLA compilation), then
-timed over a fixed wall-clock window of ``--seconds``, synchronised by fetching
-the last result. Input batches are built as tensors beforehand and rotated, so
-host-to-tensor conversion is not timed. The data are random (x ~ N(0, 1),
-c ~ U(3, 4)); their values do not change the cost. ``--threads N`` limits both
-TensorFlow (intra- and inter-op pools) and numpy's BLAS to N threads, so the
-peak and the flow figures use the same cores.
-
-    python benchmarks/throughput.py --seconds 10 --json throughput.json
+    python benchmarks/throughput.py --json throughput.json
+    python benchmarks/throughput.py --quick        # CI-sized budgets
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import resource
+import csv
+import os
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from anode import anode_flow, anode_step, lhco_like
+import yaml
+from anode import CONDITIONS, FEATURES, anode_flow, lhco_like
 from threadpoolctl import threadpool_limits
 
 from fedhex_hpc._tf import tf
 from fedhex_hpc.flows import FlowModel
-from fedhex_hpc.studies.steps.sample import SAMPLE_BATCH, draw_samples
+from fedhex_hpc.io_utils import write_json_atomic
+from fedhex_hpc.train.step import build_train_steps, steps_per_call
 
 GEMM_N = 2048
 GEMM_ROUND_SECONDS = 2.5
 GEMM_ROUNDS = 3
 N_ROTATING_BATCHES = 4
+#: Memory budget of the streamed runs, MB; both dataset sizes are larger.
+STREAM_BUDGET_MB = 1
+#: (end-to-end events, sampled events, step seconds, smaller streamed dataset) per budget.
+BUDGETS = {"full": (110_000, 400_000, 5.0, 100_000), "quick": (20_000, 20_000, 2.0, 60_000)}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--seconds", type=float, default=10.0, help="timed window per configuration"
-    )
+    parser.add_argument("--quick", action="store_true", help="CI-sized budgets")
     parser.add_argument(
         "--threads", type=int, default=0, help="threads for TF and BLAS (0 = library default)"
     )
@@ -77,7 +81,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--batches", default="256,4096", help="comma-separated training batch sizes"
     )
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.events, args.sample_events, args.seconds, args.stream_events = BUDGETS[
+        "quick" if args.quick else "full"
+    ]
+    return args
 
 
 def gemm_peak_gflops(n: int = GEMM_N) -> float:
@@ -110,8 +118,7 @@ def forward_flops_per_event(model: FlowModel) -> int:
 def timed_calls(call: Callable[[int], object], seconds: float, warmup: int) -> tuple[int, float]:
     """Call ``call(i)`` ``warmup`` times, then for ``seconds``; return (calls, elapsed).
 
-    ``call`` returns a tensor or an array; the last result is fetched to the host
-    (``np.asarray``) before the clock stops, which waits for pending work.
+    The last result is fetched to the host before the clock stops.
     """
     for i in range(warmup):
         np.asarray(call(i))
@@ -126,32 +133,128 @@ def timed_calls(call: Callable[[int], object], seconds: float, warmup: int) -> t
     return calls, time.perf_counter() - started
 
 
-def train_events_per_second(
+def step_events_per_second(
     model: FlowModel, batch: int, jit: bool, seconds: float, rng: np.random.Generator
 ) -> float:
-    """Training events/s of ``build_train_step`` at one batch size."""
-    step, _ = anode_step(model, jit_compile=jit)
-    batches = []
+    """Training events/s of the compiled steps alone, as the trainer calls them."""
+    optimizer = tf.keras.optimizers.Adam(1e-4)
+    optimizer.build(model.trainable_variables)
+    steps = build_train_steps(model, optimizer, jit_compile=jit)
+    k = steps_per_call(batch)
+    stacks = []
     for i in range(N_ROTATING_BATCHES):
-        x, c = lhco_like(rng, batch)
-        seed = tf.constant([1, i], tf.int64)
-        batches.append((tf.constant(x), tf.constant(c), seed))
+        x, c = lhco_like(rng, k * batch)
+        seeds = tf.constant([[1, k * i + j] for j in range(k)], tf.int64)
+        stacks.append(
+            (tf.constant(x.reshape(k, batch, -1)), tf.constant(c.reshape(k, batch, -1)), seeds)
+        )
 
     def call(i: int) -> tf.Tensor:
-        x, c, seed = batches[i % N_ROTATING_BATCHES]
-        return step(x, c, None, seed)
+        x, c, seeds = stacks[i % N_ROTATING_BATCHES]
+        return steps(x, c, None, seeds)
 
-    calls, elapsed = timed_calls(call, seconds, warmup=3)
-    return calls * batch / elapsed
+    calls, elapsed = timed_calls(call, seconds, warmup=2)
+    return calls * k * batch / elapsed
 
 
-def sample_events_per_second(model: FlowModel, seconds: float, rng: np.random.Generator) -> float:
-    """Sampling events/s of ``draw_samples``, one full batch of conditions per call."""
-    _, cond = lhco_like(rng, SAMPLE_BATCH)
-    calls, elapsed = timed_calls(
-        lambda i: draw_samples(model, SAMPLE_BATCH, cond, seed=i), seconds, warmup=1
+def sample_events_per_second(model: FlowModel, n: int, rng: np.random.Generator) -> float:
+    """Sampling events/s of ``sample_batched``, ``n`` events with one condition row each."""
+    _, cond = lhco_like(rng, n)
+    model.sample_batched(len(cond[:1024]), cond[:1024], seed=0)  # trace
+    started = time.perf_counter()
+    model.sample_batched(n, cond, seed=1)
+    return n / (time.perf_counter() - started)
+
+
+def write_events(path: Path, n: int, rng: np.random.Generator) -> None:
+    """An ``.npz`` file of ``n`` random ANODE-like events, one array per column."""
+    x, c = lhco_like(rng, n)
+    np.savez(
+        path, **dict(zip(FEATURES, x.T, strict=True)), **dict(zip(CONDITIONS, c.T, strict=True))
     )
-    return calls * SAMPLE_BATCH / elapsed
+
+
+def anode_config(data: dict, batch: int, jit: bool, epochs: int, threads: int) -> dict:
+    """The ANODE training configuration with the given data section."""
+    return {
+        "run": {"name": "throughput", "seed": 1},
+        "data": data,
+        "flow": {
+            "n_blocks": 15,
+            "hidden_units": [128, 128],
+            "activation": "relu",
+            "permutation": "reverse",
+            "preprocessing": "standardize",
+        },
+        "train": {
+            "batch_size": batch,
+            "max_epochs": epochs,
+            "learning_rate": 1e-4,
+            "schedule": {"kind": "constant"},
+            "early_stopping": {"patience": 0},
+            "checkpoint_every": 100,
+            "log_every": 1,
+            "jit_compile": jit,
+            "threads": threads,
+        },
+    }
+
+
+def fedhex(*args: str) -> tuple[float, str]:
+    """Run the ``fedhex`` CLI as a subprocess; return its peak RSS (MB) and its output.
+
+    Raises:
+        RuntimeError: the command failed (its output is in the message).
+    """
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fedhex_hpc.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise RuntimeError(f"fedhex {' '.join(args)} failed ({proc.returncode}):\n{output}")
+    return usage.ru_maxrss / 2**10, output
+
+
+def train_run(workdir: Path, name: str, config: dict) -> tuple[list[dict], float]:
+    """``fedhex train`` of ``config``; return its history rows and its peak RSS (MB)."""
+    config_path = workdir / f"{name}.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    run_dir = workdir / name
+    rss, _ = fedhex("train", str(config_path), "--run-dir", str(run_dir), "--no-evaluate")
+    with (run_dir / "history.csv").open() as fh:
+        return list(csv.DictReader(fh)), rss
+
+
+def end_to_end_events_per_second(
+    workdir: Path, events_file: Path, batch: int, jit: bool, threads: int
+) -> float:
+    """Events/s of the second epoch of ``fedhex train`` on ``events_file``."""
+    data = {"source": "file", "path": str(events_file), "features": FEATURES}
+    data["conditions"] = CONDITIONS
+    config = anode_config(data, batch, jit, epochs=2, threads=threads)
+    rows, _ = train_run(workdir, f"e2e-{batch}-{'xla' if jit else 'graph'}", config)
+    return float(rows[1]["events_per_s"])
+
+
+def streamed_peak_rss(workdir: Path, n: int, threads: int, rng: np.random.Generator) -> float:
+    """Peak RSS (MB) of one epoch of ``fedhex train`` streaming a dataset of ``n`` events."""
+    source = workdir / f"stream-{n}.npz"
+    write_events(source, n, rng)
+    dataset = workdir / f"dataset-{n}"
+    fedhex(
+        "data", "convert", "columns", str(source), "-o", str(dataset),
+        "--features", ",".join(FEATURES), "--conditions", ",".join(CONDITIONS),
+        "--workers", "1",
+    )  # fmt: skip
+    data = {"source": "dataset", "path": str(dataset), "memory_budget_mb": STREAM_BUDGET_MB}
+    config = anode_config(data, 4096, False, epochs=1, threads=threads)
+    _, rss = train_run(workdir, f"stream-{n}", config)
+    return rss
 
 
 def result_row(
@@ -170,61 +273,54 @@ def result_row(
     }
 
 
-def peak_rss_mb() -> float:
-    """Peak resident set size of this process in MB (2^20 bytes)."""
-    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    # Linux reports KiB, macOS bytes.
-    return maxrss / 2**20 if sys.platform == "darwin" else maxrss / 2**10
-
-
 def markdown_table(rows: list[dict]) -> str:
     """The results as a markdown table."""
     lines = [
-        "| what | batch | jit | events/s | GFLOP/s | % of GEMM peak |",
+        "| what | batch | XLA | events/s | GFLOP/s | % of GEMM peak |",
         "|---|---:|---|---:|---:|---:|",
     ]
     lines += [
         f"| {r['what']} | {r['batch']:,} | {'yes' if r['jit'] else 'no'} "
-        f"| {r['events_per_s']:,.0f} | {r['gflops']:.2f} | {r['percent_of_peak']:.1f} |"
+        f"| {r['events_per_s']:,.0f} | {r['gflops']:.1f} | {r['percent_of_peak']:.1f} |"
         for r in rows
     ]
     return "\n".join(lines)
 
 
-def run(args: argparse.Namespace) -> dict:
-    """Measure the GEMM peak before and after training and sampling; return all results.
-
-    The peak is the better of the two GEMM measurements, so a burst of load from
-    elsewhere during one of them does not inflate the fractions.
-    """
+def run(args: argparse.Namespace, workdir: Path) -> dict:
+    """Measure everything once; return all results."""
     rng = np.random.default_rng(0)
     peak_before = gemm_peak_gflops()
     model = anode_flow(rng)
     forward = forward_flops_per_event(model)
-    train_flops = 3 * forward
-    sample_flops = model.spec.n_features * forward
-    rates = [
-        ("train", batch, jit, train_events_per_second(model, batch, jit, args.seconds, rng))
-        for batch in (int(b) for b in args.batches.split(","))
-        for jit in (False, True)
-    ]
-    rates.append(
-        ("sample", SAMPLE_BATCH, False, sample_events_per_second(model, args.seconds, rng))
-    )
+    train_flops, sample_flops = 3 * forward, model.spec.n_features * forward
+    events_file = workdir / "events.npz"
+    write_events(events_file, args.events, rng)
+    rates = []
+    for batch in (int(b) for b in args.batches.split(",")):
+        for jit in (False, True):
+            rate = step_events_per_second(model, batch, jit, args.seconds, rng)
+            rates.append(("train step only", batch, jit, rate, train_flops))
+            rate = end_to_end_events_per_second(workdir, events_file, batch, jit, args.threads)
+            rates.append(("fedhex train end to end", batch, jit, rate, train_flops))
+    sample_rate = sample_events_per_second(model, args.sample_events, rng)
+    rates.append((f"sample {args.sample_events:,} events", 32_768, True, sample_rate, sample_flops))
+    sizes = [args.stream_events, 4 * args.stream_events]
+    memory = {n: streamed_peak_rss(workdir, n, args.threads, rng) for n in sizes}
     peak = max(peak_before, gemm_peak_gflops())
-    rows = [
-        result_row(what, batch, jit, rate, train_flops if what == "train" else sample_flops, peak)
-        for what, batch, jit, rate in rates
-    ]
     return {
+        "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+        "load_average": os.getloadavg(),
+        "cpu_count": os.cpu_count(),
         "gemm_n": GEMM_N,
         "gemm_peak_gflops": peak,
         "train_flop_per_event": train_flops,
         "sample_flop_per_event": sample_flops,
         "threads": args.threads,
-        "seconds": args.seconds,
-        "rows": rows,
-        "peak_rss_mb": peak_rss_mb(),
+        "events": args.events,
+        "rows": [result_row(w, b, j, r, f, peak) for w, b, j, r, f in rates],
+        "stream_budget_mb": STREAM_BUDGET_MB,
+        "streamed_peak_rss_mb": {str(n): rss for n, rss in memory.items()},
     }
 
 
@@ -234,18 +330,29 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-    with threadpool_limits(limits=args.threads or None, user_api="blas"):
-        results = run(args)
+    with (
+        threadpool_limits(limits=args.threads or None, user_api="blas"),
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        results = run(args, Path(tmp))
     print(markdown_table(results["rows"]))
     print()
+    (small, rss_small), (large, rss_large) = results["streamed_peak_rss_mb"].items()
     print(
         f"GEMM peak (numpy fp32, n={GEMM_N}): {results['gemm_peak_gflops']:.1f} GFLOP/s; "
-        f"peak RSS: {results['peak_rss_mb']:.0f} MB; "
         f"FLOP/event: train step {results['train_flop_per_event']:,}, "
-        f"sample {results['sample_flop_per_event']:,}"
+        f"sample {results['sample_flop_per_event']:,}; "
+        f"end to end on {results['events']:,} events (second epoch)"
     )
+    print(
+        f"fedhex train streaming (memory budget {STREAM_BUDGET_MB} MB, batch 4,096): "
+        f"peak RSS {rss_small:.0f} MB at {int(small):,} events, {rss_large:.0f} MB at "
+        f"{int(large):,} events ({100 * (rss_large / rss_small - 1):+.1f} %)"
+    )
+    load = ", ".join(f"{v:.2f}" for v in results["load_average"])
+    print(f"{results['date']}; {results['cpu_count']} CPUs; load average {load}")
     if args.json is not None:
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
+        write_json_atomic(args.json, results)
 
 
 if __name__ == "__main__":

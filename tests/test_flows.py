@@ -246,6 +246,22 @@ def test_fast_log_prob_and_gradients_equal_tfp(variant):
             )
 
 
+@pytest.mark.parametrize("variant", VARIANTS, ids=variant_id)
+def test_sampling_equals_tfp(variant):
+    n_conditions, batch_norm, preprocessing, permutation = variant
+    model, _, c = make_flow(preprocessing, n_conditions, batch_norm, permutation=permutation)
+    randomise(model)
+    cond = None if c is None else tf.constant(c[:64])
+    seed = tf.constant([3, 4], tf.int32)
+    fast = model.sample(64, cond, seed=seed)
+    ref = model.distribution().sample(64, seed=seed, bijector_kwargs=model._bijector_kwargs(cond))
+    np.testing.assert_allclose(fast.numpy(), ref.numpy(), rtol=1e-5, atol=1e-5)
+    z, _ = model.to_latent(fast, cond)
+    np.testing.assert_allclose(model.from_latent(z, cond).numpy(), fast.numpy(), atol=1e-4)
+    compiled = model.compiled_sample(64, *([] if cond is None else [cond]), seed)
+    np.testing.assert_allclose(compiled.numpy(), ref.numpy(), rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("n_conditions", [0, 1])
 def test_batched_log_prob_and_sampling_compile_once_for_every_batch_size(n_conditions, tmp_path):
     model, x, c = make_flow(n_conditions=n_conditions, batch_norm=True)

@@ -29,18 +29,19 @@ def make_trainer(config, path, resume=False):
     return Trainer(new_flow(config, data), config, data, run), data
 
 
-def hook_step(trainer: Trainer, at_call: int, action) -> None:
-    """Run ``action(trainer)`` right after training step number ``at_call`` (1-based)."""
-    step, calls = trainer._step, [0]
+def hook_step(trainer: Trainer, at_step: int, action) -> None:
+    """Run ``action(trainer)`` right after the compiled call that takes training step
+    number ``at_step`` (1-based, counted over the whole run)."""
+    steps, done = trainer._steps, [0]
 
-    def wrapped(*args):
-        loss = step(*args)
-        calls[0] += 1
-        if calls[0] == at_call:
+    def wrapped(x, *args):
+        losses = steps(x, *args)
+        before, done[0] = done[0], done[0] + len(x)
+        if before < at_step <= done[0]:
             action(trainer)
-        return loss
+        return losses
 
-    trainer._step = wrapped
+    trainer._steps = wrapped
 
 
 def weights(model):
@@ -66,17 +67,24 @@ def test_learns_a_correlated_gaussian(tmp_path):
     np.testing.assert_allclose(np.cov(samples.T), cov, atol=0.12)
 
 
+@pytest.mark.parametrize("per_call", [1, 3, None])  # None: the default for the batch size
 @pytest.mark.parametrize("stop_at", [3, 8, 13])  # mid-epoch, at an epoch end, later
-def test_resume_after_preemption_equals_uninterrupted(tmp_path, stop_at):
+def test_resume_after_preemption_equals_uninterrupted(tmp_path, stop_at, per_call):
     config = parse_config(small_raw(train={"max_epochs": 4, "checkpoint_every": 1}))
-    straight, _ = make_trainer(config, tmp_path / "a")
+
+    def trainer(path, resume=False):
+        made, _ = make_trainer(config, path, resume)
+        made.steps_per_call = per_call or made.steps_per_call
+        return made
+
+    straight = trainer(tmp_path / "a")
     straight.fit()
 
-    stopped, _ = make_trainer(config, tmp_path / "b")
+    stopped = trainer(tmp_path / "b")
     hook_step(stopped, stop_at, Trainer.request_stop)
     with pytest.raises(Preempted, match="checkpoint"):
         stopped.fit()
-    resumed, _ = make_trainer(config, tmp_path / "b", resume=True)
+    resumed = trainer(tmp_path / "b", resume=True)
     resumed.fit(resume=True)
 
     for a, b in zip(weights(straight.model), weights(resumed.model), strict=True):
@@ -98,6 +106,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
         bias = t.model.mades[0].out_bias
         bias.assign(np.full(bias.shape, np.nan, np.float32))
 
+    trainer.steps_per_call = 1
     hook_step(trainer, 8 * 3 + 2, poison)  # 8 steps per epoch: poisoned during epoch 4
     with pytest.raises(TrainingError, match="non-finite training loss at epoch 4") as info:
         trainer.fit()

@@ -10,7 +10,7 @@ Too few events for the ranks and batch size is a one-line error.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -20,7 +20,7 @@ from fedhex_hpc.data.arrays import Arrays
 from fedhex_hpc.errors import DataError
 from fedhex_hpc.seeding import rng
 
-__all__ = ["SINGLE_PROCESS", "BatchSource", "InMemoryBatches", "RankInfo"]
+__all__ = ["SINGLE_PROCESS", "BatchSource", "InMemoryBatches", "RankInfo", "stack_batches"]
 
 
 @dataclass(frozen=True)
@@ -96,3 +96,46 @@ class InMemoryBatches:
         order = self.order(epoch)
         for step in range(start_step, self.steps_per_epoch):
             yield self.data.take(order[step * self.batch_size : (step + 1) * self.batch_size])
+
+
+def stack_batches(
+    batches: Iterable[Arrays], per_stack: int, first_step: int = 0
+) -> Iterator[Arrays]:
+    """Consecutive equal-sized batches stacked along a new leading step axis.
+
+    A stack ends after every step whose number (counted from ``first_step``, the
+    step of the first batch) is a multiple of ``per_stack``, and before a batch
+    of another size, so a run resumed at a stack boundary stacks its remaining
+    steps exactly as an uninterrupted one does.
+
+    Args:
+        batches: Batches of ``(B, d)`` features and ``(B, c)`` conditions / ``(B,)``
+            weights when present.
+        per_stack: Most steps per stack.
+        first_step: Number of the first batch's step within its epoch.
+
+    Yields:
+        Arrays of ``(k, B, d)``, ``(k, B, c)`` and ``(k, B)``, k <= ``per_stack``.
+    """
+    group: list[Arrays] = []
+    step = first_step
+    for batch in batches:
+        if group and len(batch) != len(group[0]):
+            yield _stack(group)
+            group = []
+        group.append(batch)
+        step += 1
+        if step % per_stack == 0:
+            yield _stack(group)
+            group = []
+    if group:
+        yield _stack(group)
+
+
+def _stack(group: list[Arrays]) -> Arrays:
+    first = group[0]
+    return Arrays(
+        np.stack([b.x for b in group]),
+        None if first.cond is None else np.stack([b.cond for b in group]),
+        None if first.weight is None else np.stack([b.weight for b in group]),
+    )

@@ -3,8 +3,9 @@
 Data-to-latent order: preprocessing, then per block a MAF bijector driven by a
 :class:`~fedhex_hpc.flows.made.MADE`, with a permutation (and optionally batch
 norm) between consecutive blocks, onto a standard normal base. The log-density
-walks that chain directly, one MADE evaluation per block; the equivalent TFP
-``TransformedDistribution`` is kept as the reference and for sampling.
+walks that chain directly, one MADE evaluation per block, and sampling walks it
+backwards, ``n_features`` MADE evaluations per block; the equivalent TFP
+``TransformedDistribution`` is kept as the reference both are tested against.
 
 References:
     Papamakarios et al., "Masked Autoregressive Flow for Density Estimation",
@@ -185,8 +186,8 @@ class FlowModel(tf.Module):
     def distribution(self, training: bool = False) -> tfd.Distribution:
         """The flow as a TFP TransformedDistribution (batch norm in the given mode).
 
-        It is the reference the fast :meth:`log_prob` is tested against, and it
-        draws the samples.
+        It is the reference the fast :meth:`log_prob` and :meth:`sample` are tested
+        against.
         """
         chain = self.spec.preprocessing.bijectors()
         for i, made in enumerate(self.mades):
@@ -280,10 +281,51 @@ class FlowModel(tf.Module):
         log_q = self._base().log_prob(z) + log_det
         return tf.where(inside, log_q, tf.constant(-np.inf, tf.float32))
 
+    def from_latent(self, z: tf.Tensor, cond: tf.Tensor | None = None) -> tf.Tensor:
+        """Map latent events to data space: the inverse of :meth:`to_latent`.
+
+        Each MAF block's forward map is autoregressive: starting from ``x = 0``,
+        ``D`` rounds of ``shift, log_scale = made(x, cond)``,
+        ``x = z * exp(log_scale) + shift`` fix one more feature each. Batch norm is
+        in inference mode; the other bijectors use TFP's forward.
+
+        Args:
+            z: Latent events (n, d).
+            cond: Conditions (n, c) for a conditional flow, else ``None``.
+
+        Returns:
+            The data-space events (n, d).
+        """
+        cond_n = self._normalised_cond(cond)
+        x = tf.cast(z, tf.float32)
+        for i in reversed(range(len(self.mades))):
+            if i < len(self.permutations):
+                for bijector in reversed(self._between_blocks(i, training=False)):
+                    x = bijector.forward(x)
+            x = self._maf_forward(self.mades[i], x, cond_n)
+        for bijector in reversed(self.spec.preprocessing.bijectors()):
+            x = bijector.forward(x)
+        return x
+
+    def _maf_forward(self, made: MADE, z: tf.Tensor, cond_n: tf.Tensor | None) -> tf.Tensor:
+        """The forward map of one MAF block: ``n_features`` rounds of its MADE."""
+
+        def one_round(i: tf.Tensor, x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            shift, log_scale = made(x, cond_n)
+            return i + 1, z * tf.exp(log_scale) + shift
+
+        _, x = tf.while_loop(
+            lambda i, _: i < self.spec.n_features, one_round, (tf.constant(0), tf.zeros_like(z))
+        )
+        return x
+
     def sample(self, n: int, cond: tf.Tensor | None = None, seed: int | None = None) -> tf.Tensor:
-        """Draw ``n`` events; with conditions, ``cond`` holds one row per event."""
-        dist = self.distribution(training=False)
-        return dist.sample(n, seed=seed, bijector_kwargs=self._bijector_kwargs(cond))
+        """Draw ``n`` events; with conditions, ``cond`` holds one row per event.
+
+        The latent draws are the base distribution's (as TFP's
+        ``TransformedDistribution.sample`` draws them), mapped by :meth:`from_latent`.
+        """
+        return self.from_latent(self._base().sample(n, seed=seed), cond)
 
     def add_noise(self, x: tf.Tensor, noise_std: float, seed: tf.Tensor) -> tf.Tensor:
         """Gaussian input noise for training, ``noise_std`` in units of each feature's scale."""
@@ -305,20 +347,34 @@ class FlowModel(tf.Module):
         return tf.function(lambda x: self.log_prob(x), [x_spec])
 
     @functools.cached_property
+    def _xla_from_latent(self) -> Callable[..., tf.Tensor]:
+        """:meth:`from_latent` compiled with XLA (twice as fast on a CPU as without)."""
+        x_spec, cond_spec = self._tensor_specs()
+        if cond_spec:
+            return tf.function(
+                lambda z, cond: self.from_latent(z, cond), [x_spec, *cond_spec], jit_compile=True
+            )
+        return tf.function(lambda z: self.from_latent(z), [x_spec], jit_compile=True)
+
+    @functools.cached_property
     def compiled_sample(self) -> Callable[..., tf.Tensor]:
         """Compiled ``sample(n, cond, seed)`` (stateless int32 seed of shape [2]).
 
-        Unconditional flows take ``(n, seed)``.
+        Unconditional flows take ``(n, seed)``. The latent draws are those of
+        :meth:`sample` (outside XLA, whose random numbers differ); the map to data
+        space is XLA-compiled.
         """
         _, cond_spec = self._tensor_specs()
         n_spec = tf.TensorSpec([], tf.int32, name="n")
         seed_spec = tf.TensorSpec([2], tf.int32, name="seed")
+
+        def draw(n, cond, seed):
+            z = self._base().sample(n, seed=seed)
+            return self._xla_from_latent(z, cond) if cond_spec else self._xla_from_latent(z)
+
         if cond_spec:
-            return tf.function(
-                lambda n, cond, seed: self.sample(n, cond, seed=seed),
-                [n_spec, *cond_spec, seed_spec],
-            )
-        return tf.function(lambda n, seed: self.sample(n, seed=seed), [n_spec, seed_spec])
+            return tf.function(draw, [n_spec, *cond_spec, seed_spec])
+        return tf.function(lambda n, seed: draw(n, None, seed), [n_spec, seed_spec])
 
     def _check_cond(self, cond: np.ndarray | None, n: int | None) -> np.ndarray | None:
         """``cond`` as float32 (rows, n_conditions), or a DataError naming the mismatch."""

@@ -26,6 +26,7 @@ import numpy as np
 from fedhex_hpc._tf import tf
 from fedhex_hpc.config import Config
 from fedhex_hpc.data import Arrays
+from fedhex_hpc.data.batches import stack_batches
 from fedhex_hpc.data.domain import describe_outside, split_by_domain
 from fedhex_hpc.data.training import TrainingData
 from fedhex_hpc.errors import Preempted, TrainingError
@@ -38,7 +39,7 @@ from fedhex_hpc.train.distributed import Distributed, SingleProcess
 from fedhex_hpc.train.history import History
 from fedhex_hpc.train.progress import Progress
 from fedhex_hpc.train.schedules import learning_rate_at
-from fedhex_hpc.train.step import build_train_step
+from fedhex_hpc.train.step import build_train_steps, steps_per_call
 
 __all__ = ["ENSEMBLE_FILE", "TrainResult", "Trainer", "log_prob_sums", "mean_log_prob"]
 
@@ -120,15 +121,19 @@ class Trainer:
         self.history = History(run.history_file)
         if data.weight_mean <= 0:
             raise TrainingError("the training event weights sum to a non-positive value")
-        self._step = build_train_step(
+        distributed = self.dist.ranks.size > 1
+        self._steps = build_train_steps(
             model,
             self.optimizer,
             config.flow.noise_std,
             data.weight_mean,
             self.cfg.jit_compile,
-            self.dist.wrap_tape,
+            self.dist.wrap_tape if distributed else None,
             self.cfg.weight_decay,
         )
+        #: steps per compiled call (one with several ranks: the variables are
+        #: broadcast after the first step, and stop requests are polled per call)
+        self.steps_per_call = 1 if distributed else steps_per_call(self.cfg.batch_size)
         self._exported_best_epoch = -1
         self._broadcast_done = False
         # this rank's share of the validation events; losses are summed over ranks.
@@ -276,26 +281,30 @@ class Trainer:
         steps = batches.steps_per_epoch
         started = time.perf_counter()
         losses, events = [], 0
-        for step, batch in enumerate(batches.epoch(epoch, state.step), start=state.step):
-            seed = tf.constant([self.config.run.seed, epoch * steps + step], tf.int64)
-            loss = self._step(
-                tf.constant(batch.x),
-                None if batch.cond is None else tf.constant(batch.cond),
-                None if batch.weight is None else tf.constant(batch.weight),
-                seed,
+        step = state.step
+        stacks = stack_batches(batches.epoch(epoch, step), self.steps_per_call, step)
+        for stack in stacks:
+            n_steps, batch_size = stack.x.shape[:2]
+            seeds = [[self.config.run.seed, epoch * steps + s] for s in range(step, step + n_steps)]
+            loss = self._steps(
+                tf.constant(stack.x),
+                None if stack.cond is None else tf.constant(stack.cond),
+                None if stack.weight is None else tf.constant(stack.weight),
+                tf.constant(seeds, tf.int64),
             )
             if not self._broadcast_done:
                 self.dist.after_first_step([*self.model.variables, *self.optimizer.variables()])
                 self._broadcast_done = True
-            losses.append(loss * len(batch))
-            events += len(batch)
+            losses.append(tf.reduce_sum(loss) * batch_size)
+            events += n_steps * batch_size
+            step += n_steps
             if self.dist.any(self.stop_requested):
                 state.loss_sum += float(tf.add_n(losses))
                 state.loss_count += events
-                state.step = step + 1
+                state.step = step
                 state.seconds += time.perf_counter() - started
                 message = (
-                    f"stopped at epoch {epoch + 1} step {step + 1}/{steps}; "
+                    f"stopped at epoch {epoch + 1} step {step}/{steps}; "
                     f"checkpoint {state.name} written"
                 )
                 if self.dist.is_root:
