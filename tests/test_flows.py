@@ -248,14 +248,18 @@ def test_fast_log_prob_and_gradients_equal_tfp(variant):
 
 @pytest.mark.parametrize("variant", VARIANTS, ids=variant_id)
 def test_sampling_equals_tfp(variant):
-    n_conditions, batch_norm, preprocessing, permutation = variant
-    model, _, c = make_flow(preprocessing, n_conditions, batch_norm, permutation=permutation)
+    n_conditions, batch_norm, preprocessing, permutation, transform = variant
+    model, _, c = make_flow(
+        preprocessing, n_conditions, batch_norm, permutation=permutation, transform=transform
+    )
     randomise(model)
     cond = None if c is None else tf.constant(c[:64])
     seed = tf.constant([3, 4], tf.int32)
     fast = model.sample(64, cond, seed=seed)
     ref = model.distribution().sample(64, seed=seed, bijector_kwargs=model._bijector_kwargs(cond))
-    np.testing.assert_allclose(fast.numpy(), ref.numpy(), rtol=1e-5, atol=1e-5)
+    # a spline's forward is a quadratic root in float32: TFP's differs by a few 1e-5
+    tol = 1e-4 if transform == "spline" else 1e-5
+    np.testing.assert_allclose(fast.numpy(), ref.numpy(), rtol=tol, atol=tol)
     z, _ = model.to_latent(fast, cond)
     np.testing.assert_allclose(model.from_latent(z, cond).numpy(), fast.numpy(), atol=1e-4)
     compiled = model.compiled_sample(64, *([] if cond is None else [cond]), seed)

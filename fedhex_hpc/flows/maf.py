@@ -308,9 +308,12 @@ class FlowModel(tf.Module):
         return x
 
     def _maf_forward(self, made: MADE, z: tf.Tensor, cond_n: tf.Tensor | None) -> tf.Tensor:
-        """The forward map of one MAF block: ``n_features`` rounds of its MADE."""
+        """The forward map of one MAF block: ``n_features`` rounds of its MADE (each
+        round's affine map or spline fixes one more feature)."""
 
         def one_round(i: tf.Tensor, x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            if self.spline:
+                return i + 1, self.spline.bijector(made.network(x, cond_n)).forward(z)
             shift, log_scale = made(x, cond_n)
             return i + 1, z * tf.exp(log_scale) + shift
 
