@@ -263,7 +263,7 @@ def test_sampling_equals_tfp(variant):
     z, _ = model.to_latent(fast, cond)
     np.testing.assert_allclose(model.from_latent(z, cond).numpy(), fast.numpy(), atol=1e-4)
     compiled = model.compiled_sample(64, *([] if cond is None else [cond]), seed)
-    np.testing.assert_allclose(compiled.numpy(), ref.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(compiled.numpy(), ref.numpy(), rtol=tol, atol=tol)
 
 
 @pytest.mark.parametrize("n_conditions", [0, 1])
