@@ -532,11 +532,11 @@ def test_job_script_runs_in_podman(cpu_image: str, tmp_path: Path) -> None:
         ["bash", str(JOB)], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=1800
     )
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
-    assert re.search(r"training: +podman run --rm", result.stdout), result.stdout
-    run = work / "run"
-    for name in ("config.yaml", "history.csv", "metrics.json", "samples_signal_region.h5"):
-        assert (run / name).is_file(), name
-    assert (work / "dataset" / "manifest.json").is_file()
+    assert re.search(r"sideband flow: +podman run --rm", result.stdout), result.stdout
+    (run,) = (work / "study" / "shared").glob("outer-*[!k]")
+    for name in ("config.yaml", "history.csv", "model/spec.json", "ensemble"):
+        assert (run / name).exists(), name
+    assert "| cathode trees | 300 |" in (work / "study" / "summary.md").read_text()
     assert _owners(tmp_path) == {(os.getuid(), os.getgid())}
 
 
