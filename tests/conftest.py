@@ -13,7 +13,7 @@ from fedhex_hpc.config import Config, parse_config
 
 from .slurm_cluster import slurm_cluster
 
-__all__ = ["ROOT", "SMALL_LHCO_JOB", "run_cli", "slurm_cluster", "small_raw"]
+__all__ = ["ROOT", "SMALL_LHCO_JOB", "mpirun", "run_cli", "slurm_cluster", "small_raw"]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,4 +75,19 @@ def run_cli(
     )
     if check and result.returncode != 0:
         raise AssertionError(f"fedhex {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def mpirun(n: int, *args: str) -> subprocess.CompletedProcess:
+    """``mpirun -np n ARGS`` with Open MPI allowed as root and oversubscribed; must succeed."""
+    env = {
+        **os.environ,
+        "OMPI_ALLOW_RUN_AS_ROOT": "1",
+        "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+        "OMPI_MCA_rmaps_base_oversubscribe": "1",
+    }
+    result = subprocess.run(
+        ["mpirun", "-np", str(n), *args], env=env, capture_output=True, text=True, timeout=900
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
     return result

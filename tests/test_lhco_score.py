@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -23,7 +21,7 @@ from fedhex_hpc.studies.lhco_anomaly.score import score_dataset
 from fedhex_hpc.studies.steps.ranks import SingleRank
 
 from .ci import require
-from .conftest import run_cli
+from .conftest import mpirun, run_cli
 from .test_lhco_study import tiny_plan_args
 
 
@@ -56,19 +54,12 @@ def test_score_on_two_mpi_ranks_equals_one_process_and_the_task(study, tmp_path)
     require(shutil.which("mpirun") is not None, "mpirun (Debian openmpi-bin)")
     require(importlib.util.find_spec("mpi4py") is not None, "mpi4py (the hpc extra)")
     dataset = _test_split(study)
-    env = {
-        **os.environ,
-        "OMPI_ALLOW_RUN_AS_ROOT": "1",
-        "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
-        "OMPI_MCA_rmaps_base_oversubscribe": "1",
-    }
     command = [
-        *("mpirun", "-np", "2", sys.executable, "-m", "fedhex_hpc.cli", "lhco", "score"),
+        *(sys.executable, "-m", "fedhex_hpc.cli", "lhco", "score"),
         *(str(study), "--task", "1", "--dataset", str(dataset), "--block-rows", "1000"),
         *("-o", str(tmp_path / "two")),
     ]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout + result.stderr
+    result = mpirun(2, *command)
     assert "scored rows of test on 2 rank(s)" in result.stdout
     two_manifest, two, two_labels = _rows(tmp_path / "two")
     # about 9k background rows in 1000-row blocks and one block of signal: rank 0

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -13,7 +11,7 @@ import pytest
 import yaml
 
 from .ci import require
-from .conftest import small_raw
+from .conftest import mpirun, small_raw
 
 HERE = Path(__file__).resolve().parent
 
@@ -24,20 +22,6 @@ def _have_horovod() -> bool:
     except ImportError:
         return False
     return True
-
-
-def mpirun(n: int, *args: str) -> subprocess.CompletedProcess:
-    env = {
-        **os.environ,
-        "OMPI_ALLOW_RUN_AS_ROOT": "1",
-        "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
-        "OMPI_MCA_rmaps_base_oversubscribe": "1",
-    }
-    result = subprocess.run(
-        ["mpirun", "-np", str(n), *args], env=env, capture_output=True, text=True, timeout=900
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result
 
 
 @pytest.fixture(autouse=True)

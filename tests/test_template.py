@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 import shutil
-import subprocess
 import sys
 
 import numpy as np
@@ -31,7 +29,7 @@ from fedhex_hpc.studies.steps.template import (
 )
 
 from .ci import require
-from .conftest import small_raw
+from .conftest import mpirun, small_raw
 
 
 def _toy(rng, n, mjj_range, spread):
@@ -212,19 +210,12 @@ def test_template_dataset_on_two_mpi_ranks_equals_one_process(runs, tmp_path):
     require(importlib.util.find_spec("mpi4py") is not None, "mpi4py (the hpc extra)")
     root = runs["root"]
     np.savez(tmp_path / "sr.npz", mjj=np.random.default_rng(7).uniform(3.3, 3.7, 2000))
-    env = {
-        **os.environ,
-        "OMPI_ALLOW_RUN_AS_ROOT": "1",
-        "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
-        "OMPI_MCA_rmaps_base_oversubscribe": "1",
-    }
     command = [
-        *("mpirun", "-np", "2", sys.executable, "-m", "fedhex_hpc.cli", "sample"),
+        *(sys.executable, "-m", "fedhex_hpc.cli", "sample"),
         *(str(root / "outer"), "--template", "-n", "1001", "--seed", "4"),
         *("--cond-file", str(tmp_path / "sr.npz"), "-o", str(tmp_path / "two")),
     ]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout + result.stderr
+    result = mpirun(2, *command)
     assert "on 2 rank(s)" in result.stdout
     two_manifest, two = _rows(tmp_path / "two")
     assert [s.path for s in two_manifest.shards] == [
