@@ -157,8 +157,8 @@ class GroupSteps:
     def _sample_template(self, feature_set: str, out: Path) -> None:
         from fedhex_hpc.studies.steps.template import fit_mjj_kde, sample_template
 
-        started = time.monotonic()
         run_dir = self.flow("outer", feature_set)
+        started = time.monotonic()  # the flow's own time is recorded with the flow
         sr_mjj = self.prepared().columns("sr", "train", ["mjj"])["mjj"]
         kde = fit_mjj_kde(sr_mjj, self.spec.template.bandwidth)
         seed = derive_seed(self.seed, "lhco_template")

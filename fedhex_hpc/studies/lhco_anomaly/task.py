@@ -58,14 +58,21 @@ class Task:
         self.timings: dict[str, float] = {}
         #: ANODE: events outside either flow's domain, per part of the data.
         self.outside_domain: dict[str, int] = {}
+        self._template: dict[str, dict[str, np.ndarray]] | None = None
         #: The task's seed: its classifier, noise inputs and closure bootstrap derive from it.
         self.seed = derive_seed(self.steps.seed, "lhco_task", task_id)
 
     def source(self, name: str, split: str) -> dict[str, np.ndarray]:
         """Columns of a prepared split, or of a template part."""
         if name == "template":
-            return self.steps.template(self.features)[split]
+            return self.template()[split]
         return self.steps.prepared().columns(name, split, _COLUMNS)
+
+    def template(self) -> dict[str, dict[str, np.ndarray]]:
+        """The group's template parts, read once per task."""
+        if self._template is None:
+            self._template = self.steps.template(self.features)
+        return self._template
 
     def inputs(self, columns: dict[str, np.ndarray], part: str) -> np.ndarray:
         """The classifier's inputs of one part of the data (its own noise columns)."""
@@ -113,7 +120,7 @@ def _reference(task: Task) -> dict[str, np.ndarray]:
     closure test): the template's holdout part, else half of the label-0 validation split."""
     method = task.task["method"]
     if method in ("cathode", "anode"):
-        return task.steps.template(task.features)["holdout"]
+        return task.template()["holdout"]
     return _half(task.source(_CLASSES[method][1], "val"), 1)
 
 
@@ -199,7 +206,7 @@ def _work(task: Task) -> dict[str, Any]:
     task.timed("prepare", started)
     if task.task["method"] in ("cathode", "anode"):
         started = time.monotonic()
-        task.steps.template(task.features)
+        task.template()
         task.timed("template", started)
     score = _anode_scores(task) if task.task["method"] == "anode" else _classifier_scores(task)
     figures = _evaluate(task, score)
