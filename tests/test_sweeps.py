@@ -136,7 +136,7 @@ def test_thirty_two_concurrent_tasks_all_land_in_the_merged_table(tmp_path):
     assert "32 of 32 tasks done" in collect(out)
 
 
-def test_killed_task_leaves_no_done_record_and_done_tasks_need_force(tmp_path):
+def test_killed_task_leaves_a_stale_mark_no_done_record_and_done_tasks_need_force(tmp_path):
     out = plan(tmp_path, repeats=1, set={"train.max_epochs": 400})
     proc = subprocess.Popen(
         [sys.executable, "-m", "fedhex_hpc.cli", "sweep", "run", str(out), "--task", "0"],
@@ -151,6 +151,10 @@ def test_killed_task_leaves_no_done_record_and_done_tasks_need_force(tmp_path):
     folder = SweepFolder(out)
     assert folder.result(0) is None
     assert folder.state(0) == "running"  # the marker of the killed process stays
+    assert folder.stale(0)
+    assert "task 0: running mark is stale" in status(out)
+    dry = run_cli("retry", str(out), "--scheduler", "slurm", "--dry-run")
+    assert "#SBATCH --array=0\n" in (out / "submit" / "slurm_array.sh").read_text(), dry.stdout
     # the rerun resumes the interrupted run and records the result
     result = run_task(str(out), 0)
     assert result["done"] and folder.state(0) == "done"

@@ -75,7 +75,8 @@ def _workload(folder: Path, only_unfinished: bool):
     """The tasks of any study folder still to run, and the commands that run and collect them.
 
     ``submit`` takes every task without a result; ``retry`` the failed and pending
-    ones (not those running), clearing their failure marks.
+    ones and those whose running mark is stale (not those running), clearing their
+    failure marks.
     """
     from fedhex_hpc.schedulers import Workload
     from fedhex_hpc.studies import open_study
@@ -85,7 +86,8 @@ def _workload(folder: Path, only_unfinished: bool):
     study = kind.folder(folder)
     groups = study.ids_by_state(kind.task_ids(folder))
     if only_unfinished:
-        ids = sorted(groups["failed"] + groups["pending"])
+        stale = [i for i in groups["running"] if study.stale(i)]
+        ids = sorted(groups["failed"] + groups["pending"] + stale)
         for i in groups["failed"]:
             study.state_file(i, "failed").unlink(missing_ok=True)
     else:

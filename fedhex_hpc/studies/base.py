@@ -126,6 +126,28 @@ class StudyFolder:
                 return state
         return "pending"
 
+    def stale(self, task_id: int) -> bool:
+        """Whether task ``task_id`` is marked running by a process of this host that is gone
+        (killed without its cleanup, e.g. by SIGKILL or a node reboot).
+
+        Marks written on other hosts cannot be checked here and are never stale.
+        """
+        path = self.state_file(task_id, "running")
+        try:
+            mark = json.loads(path.read_text(encoding="utf-8"))
+            pid = int(mark["pid"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+        if mark.get("host") != socket.gethostname():
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+
     def failure(self, task_id: int) -> str:
         """The last error line of a failed task."""
         path = self.state_file(task_id, "failed")
@@ -267,11 +289,17 @@ def _ids(ids: list[int]) -> str:
 
 
 def status_text(folder: StudyFolder, name: str, task_ids: list[int]) -> str:
-    """Counts and ids per state, with each failed task's last error line."""
+    """Counts and ids per state, with each failed task's last error line and each stale
+    running mark (its process is gone: ``retry`` reruns the task)."""
     groups = folder.ids_by_state(task_ids)
     lines = [f"{folder.kind} study {name} in {folder.path}: {len(task_ids)} tasks"]
     for state in STATES:
         ids = groups[state]
         lines.append(f"  {state:<8}{len(ids):>6}" + (f"  ids {_ids(ids)}" if ids else ""))
     lines += [f"  task {i}: {folder.failure(i)}" for i in groups["failed"]]
+    lines += [
+        f"  task {i}: running mark is stale (its process on this host is gone); retry reruns it"
+        for i in groups["running"]
+        if folder.stale(i)
+    ]
     return "\n".join(lines)
