@@ -127,6 +127,11 @@ def test_features_physics(files: dict[str, Path]) -> None:
     assert abs(signal["mj1"].median() - 0.1) < 0.01
     assert abs(signal["delta_mj"].median() - 0.4) < 0.03
     assert signal["tau21_j1"].mean() < background["tau21_j1"].mean() - 0.15
+    # QCD jet masses are continuous inside 5-800 GeV: no value repeats (a clip would pile
+    # ~1% of the jets onto the bound, an atom no flow models and a classifier finds)
+    for jet_mass in (background["mj1"], background["mj1"] + background["delta_mj"]):
+        assert jet_mass.min() >= 0.005 - 1e-6 and jet_mass.max() <= 0.8 + 1e-6
+        assert jet_mass.round(6).value_counts().max() <= 3
 
 
 def test_table_files_are_pandas_tables(files: dict[str, Path]) -> None:
