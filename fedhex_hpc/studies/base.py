@@ -141,10 +141,10 @@ class StudyFolder:
         if mark.get("host") != socket.gethostname():
             return False
         try:
-            os.kill(pid, 0)
+            os.kill(pid, 0)  # signal 0: only asks whether the process exists
         except ProcessLookupError:
             return True
-        except PermissionError:
+        except PermissionError:  # it exists, owned by another user
             return False
         return False
 

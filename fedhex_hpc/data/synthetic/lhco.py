@@ -105,7 +105,11 @@ def _mjj(rng: np.random.Generator, signal: np.ndarray, bounds: tuple[float, floa
 
 
 def _truncated_lognormal(
-    rng: np.random.Generator, median: float, sigma: float, bounds: tuple[float, float], shape
+    rng: np.random.Generator,
+    median: float,
+    sigma: float,
+    bounds: tuple[float, float],
+    shape: tuple[int, ...],
 ) -> np.ndarray:
     """Log-normal values inside ``bounds``, those outside drawn again: a continuous density
     with no pile-up at the bounds (clipping would put ~1% of jets at exactly the bound,
