@@ -8,13 +8,15 @@ One run measures, on this machine and in this order:
 2. per batch size, with and without XLA (``train.jit_compile``):
 
    * step only: the package's compiled training steps (``build_train_steps``,
-     as many steps per call as the trainer runs) on prebuilt tensors;
+     as many steps per call as the trainer runs) on prebuilt tensors, in a child
+     process whose thread pools and row parts (``train.shards``) are set up as
+     ``fedhex train`` sets them;
    * end to end: ``fedhex train`` run as a subprocess on a generated file of
      ``--events`` events, events/s of its second epoch from ``history.csv``
      (the epoch's wall time: batching, copies, steps and validation);
 
 3. sampling: ``FlowModel.sample_batched`` of ``--sample-events`` events, one
-   condition row per event;
+   condition row per event, with the pools and row parts of a training process;
 4. memory: the peak resident memory (``ru_maxrss`` of the child, MB = 2^20 bytes)
    of one epoch of ``fedhex train`` streaming a converted dataset larger than
    its ``data.memory_budget_mb``, at two sizes, one 4x the other.
@@ -36,6 +38,7 @@ GFLOP/s = events/s * FLOP/event / 1e9, reported with its share of the GEMM peak.
 
     python benchmarks/throughput.py --json throughput.json
     python benchmarks/throughput.py --quick        # CI-sized budgets
+    python benchmarks/throughput.py --step 4096 0  # one step-only figure (child process)
 """
 
 from __future__ import annotations
@@ -56,8 +59,10 @@ from anode import CONDITIONS, FEATURES, anode_flow, lhco_like
 from threadpoolctl import threadpool_limits
 
 from fedhex_hpc._tf import tf
+from fedhex_hpc.config import TrainConfig
 from fedhex_hpc.flows import FlowModel
 from fedhex_hpc.io_utils import write_json_atomic
+from fedhex_hpc.studies.steps.train import configure_parallelism
 from fedhex_hpc.train.step import build_train_steps, steps_per_call
 
 GEMM_N = 2048
@@ -81,6 +86,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--batches", default="256,4096", help="comma-separated training batch sizes"
     )
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument(
+        "--step",
+        nargs=2,
+        type=int,
+        metavar=("BATCH", "JIT"),
+        help="print the step-only events/s of one batch size, XLA on (1) or off (0)",
+    )
     args = parser.parse_args(argv)
     args.events, args.sample_events, args.seconds, args.stream_events = BUDGETS[
         "quick" if args.quick else "full"
@@ -155,6 +167,21 @@ def step_events_per_second(
 
     calls, elapsed = timed_calls(call, seconds, warmup=2)
     return calls * k * batch / elapsed
+
+
+def child_step_events_per_second(args: argparse.Namespace, batch: int, jit: bool) -> dict:
+    """:func:`step_events_per_second` in a child process set up as ``fedhex train`` is.
+
+    Returns:
+        ``events_per_s`` and the row parts (``shards``) the child used.
+    """
+    command = [sys.executable, __file__, "--step", str(batch), str(int(jit))]
+    command += ["--threads", str(args.threads), *(["--quick"] if args.quick else [])]
+    proc = subprocess.run(command, capture_output=True, text=True)
+    if proc.returncode:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{proc.stderr}")
+    events_per_s, shards = proc.stdout.split()[-2:]
+    return {"events_per_s": float(events_per_s), "shards": int(shards)}
 
 
 def sample_events_per_second(model: FlowModel, n: int, rng: np.random.Generator) -> float:
@@ -276,11 +303,11 @@ def result_row(
 def markdown_table(rows: list[dict]) -> str:
     """The results as a markdown table."""
     lines = [
-        "| what | batch | XLA | events/s | GFLOP/s | % of GEMM peak |",
-        "|---|---:|---|---:|---:|---:|",
+        "| what | batch | XLA | row parts | events/s | GFLOP/s | % of GEMM peak |",
+        "|---|---:|---|---:|---:|---:|---:|",
     ]
     lines += [
-        f"| {r['what']} | {r['batch']:,} | {'yes' if r['jit'] else 'no'} "
+        f"| {r['what']} | {r['batch']:,} | {'yes' if r['jit'] else 'no'} | {r['shards']} "
         f"| {r['events_per_s']:,.0f} | {r['gflops']:.1f} | {r['percent_of_peak']:.1f} |"
         for r in rows
     ]
@@ -291,20 +318,24 @@ def run(args: argparse.Namespace, workdir: Path) -> dict:
     """Measure everything once; return all results."""
     rng = np.random.default_rng(0)
     peak_before = gemm_peak_gflops()
+    sampling_shards = configure_parallelism(TrainConfig(threads=args.threads))
     model = anode_flow(rng)
+    model.shards = sampling_shards
     forward = forward_flops_per_event(model)
     train_flops, sample_flops = 3 * forward, model.spec.n_features * forward
     events_file = workdir / "events.npz"
     write_events(events_file, args.events, rng)
-    rates = []
+    rates, shards = [], {}
     for batch in (int(b) for b in args.batches.split(",")):
         for jit in (False, True):
-            rate = step_events_per_second(model, batch, jit, args.seconds, rng)
-            rates.append(("train step only", batch, jit, rate, train_flops))
+            step = child_step_events_per_second(args, batch, jit)
+            rates.append(("train step only", batch, jit, step["events_per_s"], train_flops))
             rate = end_to_end_events_per_second(workdir, events_file, batch, jit, args.threads)
             rates.append(("fedhex train end to end", batch, jit, rate, train_flops))
+            shards[batch, jit] = step["shards"]
     sample_rate = sample_events_per_second(model, args.sample_events, rng)
     rates.append((f"sample {args.sample_events:,} events", 32_768, True, sample_rate, sample_flops))
+    shards[32_768, True] = model.shards
     sizes = [args.stream_events, 4 * args.stream_events]
     memory = {n: streamed_peak_rss(workdir, n, args.threads, rng) for n in sizes}
     peak = max(peak_before, gemm_peak_gflops())
@@ -318,7 +349,9 @@ def run(args: argparse.Namespace, workdir: Path) -> dict:
         "sample_flop_per_event": sample_flops,
         "threads": args.threads,
         "events": args.events,
-        "rows": [result_row(w, b, j, r, f, peak) for w, b, j, r, f in rates],
+        "rows": [
+            {**result_row(w, b, j, r, f, peak), "shards": shards[b, j]} for w, b, j, r, f in rates
+        ],
         "stream_budget_mb": STREAM_BUDGET_MB,
         "streamed_peak_rss_mb": {str(n): rss for n, rss in memory.items()},
     }
@@ -327,9 +360,14 @@ def run(args: argparse.Namespace, workdir: Path) -> dict:
 def main(argv: list[str] | None = None) -> None:
     """Run the benchmark, print the table and optionally write JSON."""
     args = parse_args(argv)
-    if args.threads:
-        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    if args.step:
+        batch, jit = args.step[0], bool(args.step[1])
+        shards = configure_parallelism(TrainConfig(threads=args.threads, jit_compile=jit))
+        model = anode_flow(np.random.default_rng(0))
+        model.shards = shards
+        rate = step_events_per_second(model, batch, jit, args.seconds, np.random.default_rng(1))
+        print(rate, shards)
+        return
     with (
         threadpool_limits(limits=args.threads or None, user_api="blas"),
         tempfile.TemporaryDirectory() as tmp,

@@ -136,7 +136,10 @@ class TrainConfig:
     ``weight_decay`` adds ``weight_decay * w`` to the gradient of every trainable
     variable before the Adam update (torch Adam's L2 ``weight_decay``, not AdamW).
     ``keep_best_epochs: k`` keeps the weights of the k epochs with the lowest
-    validation loss in the run's ``ensemble/`` folder.
+    validation loss in the run's ``ensemble/`` folder. ``shards`` cuts every batch
+    into that many row parts computed side by side, one thread each (0: one per
+    thread of ``threads``, or per core, for a single process on a CPU without
+    ``jit_compile``; else 1); see :class:`~fedhex_hpc.flows.FlowModel`.
     """
 
     batch_size: int = field(default=1024, metadata=_meta(1))
@@ -154,6 +157,7 @@ class TrainConfig:
     shuffle: bool = True
     deterministic: bool = False
     threads: int = field(default=0, metadata=_meta(0))
+    shards: int = field(default=0, metadata=_meta(0))
     distributed: Literal["auto", "horovod", "none"] = "auto"
     scale_learning_rate: bool = True
     warmup_epochs: int = field(default=0, metadata=_meta(0))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pytest
 
 from fedhex_hpc.flows import (
     PREPROCESSING_KINDS,
@@ -14,7 +15,7 @@ from fedhex_hpc.flows import (
     fit_preprocessing,
 )
 
-__all__ = ["VARIANTS", "make_flow", "randomise", "variant_id"]
+__all__ = ["PART_CASES", "VARIANTS", "make_flow", "randomise", "variant_id"]
 
 #: (n_conditions, batch_norm, preprocessing, permutation, transform) of every flow variant:
 #: every affine combination, and the spline blocks with each conditioning, batch norm and
@@ -39,6 +40,15 @@ def variant_id(variant: tuple) -> str:
             *([transform] if transform != "affine" else []),
         ]
     )
+
+
+#: (variant, row parts) with readable ids: every variant in one part, and in three parts
+#: each conditioning, batch norm and transform (the parts are cut after the preprocessing).
+PART_CASES = [pytest.param(v, 1, id=variant_id(v)) for v in VARIANTS] + [
+    pytest.param(v, 3, id=variant_id(v) + "-3parts")
+    for v in VARIANTS
+    if v[2] == "standardize" and v[3] == "random"
+]
 
 
 def make_flow(

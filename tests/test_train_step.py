@@ -44,3 +44,23 @@ def test_stacked_steps_equal_single_steps(conditional, batch_norm):
 def test_steps_per_call_fills_the_call_at_small_batches_only():
     assert steps_per_call(256) == STEP_EVENTS // 256 > 1
     assert steps_per_call(STEP_EVENTS) == steps_per_call(4 * STEP_EVENTS) == 1
+
+
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_steps_in_row_parts_take_the_steps_of_one_part(batch_norm):
+    k, batch = 4, 64
+    flows = [make_flow(n_conditions=1, batch_norm=batch_norm) for _ in range(2)]
+    (whole_model, x, c), (parts_model, _, _) = flows
+    parts_model.shards = 2
+    xs, cs = x[: k * batch].reshape(k, batch, -1), c[: k * batch].reshape(k, batch, -1)
+    seeds = np.array([[5, i] for i in range(k)], np.int64)
+    # plain SGD: Adam would turn float noise in a gradient that is zero (a shift that
+    # batch norm removes) into a step of the full learning rate
+    losses = []
+    for model in (whole_model, parts_model):
+        optimizer = tf.keras.optimizers.SGD(1e-2)
+        optimizer.build(model.trainable_variables)
+        losses.append(build_train_steps(model, optimizer, noise_std=0.1)(xs, cs, None, seeds))
+    np.testing.assert_allclose(losses[1].numpy(), losses[0].numpy(), rtol=1e-6)
+    for a, b in zip(whole_model.variables, parts_model.variables, strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6, err_msg=a.name)

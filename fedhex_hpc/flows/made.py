@@ -127,16 +127,22 @@ class MADE(tf.Module):
 
     def network(self, x: tf.Tensor, conditional_input: tf.Tensor | None = None) -> tf.Tensor:
         """The raw outputs (n, n_params * d), parameter-major: column ``p * d + j`` is
-        parameter ``p`` of feature ``j`` and depends only on the features before ``j``."""
+        parameter ``p`` of feature ``j`` and depends only on the features before ``j``.
+
+        The conditions join the features in the first layer's matmul: a product over
+        a handful of inputs costs a CPU as much as one over a hundred, so one product
+        instead of two saves most of the first layer's time.
+        """
         h = x
         for i, (kernel, mask, bias) in enumerate(
             zip(self.kernels, self.masks, self.biases, strict=True)
         ):
-            z = tf.matmul(h, kernel * mask) + bias
+            weights = kernel * mask
             if i == 0 and self.cond_kernel is not None:
-                z += tf.matmul(conditional_input, self.cond_kernel)
-            h = self.activation(z)
-        return tf.matmul(h, self.out_kernel * self.out_mask) + self.out_bias
+                h = tf.concat([h, conditional_input], axis=-1)
+                weights = tf.concat([weights, self.cond_kernel], axis=0)
+            h = self.activation(tf.nn.bias_add(tf.matmul(h, weights), bias))
+        return tf.nn.bias_add(tf.matmul(h, self.out_kernel * self.out_mask), self.out_bias)
 
     def __call__(
         self, x: tf.Tensor, conditional_input: tf.Tensor | None = None

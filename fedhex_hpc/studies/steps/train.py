@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TextIO
 
 from fedhex_hpc._tf import tf
-from fedhex_hpc.config import Config, config_to_dict
+from fedhex_hpc.config import Config, TrainConfig, config_to_dict
 from fedhex_hpc.data.training import TrainingData, load_training_data
 from fedhex_hpc.errors import ConfigError
 from fedhex_hpc.flows import FlowModel, build_flow
 from fedhex_hpc.runs import RunDir
 from fedhex_hpc.train import Preempted, Trainer, TrainResult, stop_on_signals
-from fedhex_hpc.train.distributed import Distributed, setup_distributed
+from fedhex_hpc.train.distributed import Distributed, launcher_size, setup_distributed
 
-__all__ = ["ensure_trained", "new_flow", "train_run"]
+__all__ = ["configure_parallelism", "ensure_trained", "new_flow", "train_run"]
 
 
 def new_flow(config: Config, data: TrainingData) -> FlowModel:
@@ -30,20 +31,53 @@ def new_flow(config: Config, data: TrainingData) -> FlowModel:
     )
 
 
-def _set_threads(threads: int) -> None:
+def _shards(train: TrainConfig) -> int:
+    """Row parts per batch: ``train.shards``, or for 0 one per thread on a CPU.
+
+    The automatic choice is 1 on a GPU, with several ranks (each rank's batch is
+    already a part of the global one) and with ``jit_compile`` (XLA runs the kernels
+    of its one program one after another, so parts would not run side by side).
+    """
+    if train.shards:
+        return train.shards
+    if train.jit_compile or launcher_size() > 1 or tf.config.list_physical_devices("GPU"):
+        return 1
+    return train.threads or len(os.sched_getaffinity(0))
+
+
+def _set_threads(intra: int, inter: int) -> None:
     """Size TensorFlow's thread pools, unless this process already started TensorFlow.
 
     Thread counts only change speed, so a second training in one process (tests,
     notebooks) keeps the pools the first one made.
     """
     threading = tf.config.threading
-    if threading.get_intra_op_parallelism_threads() == threads:
+    current = (
+        threading.get_intra_op_parallelism_threads(),
+        threading.get_inter_op_parallelism_threads(),
+    )
+    if current == (intra, inter):
         return
     try:
-        threading.set_intra_op_parallelism_threads(threads)
-        threading.set_inter_op_parallelism_threads(threads)
+        threading.set_intra_op_parallelism_threads(intra)
+        threading.set_inter_op_parallelism_threads(inter)
     except RuntimeError:
         pass  # TensorFlow is initialised: its pools are fixed for this process
+
+
+def configure_parallelism(train: TrainConfig) -> int:
+    """Size the thread pools for ``train`` and return the row parts per batch.
+
+    With several parts every kernel runs on one thread and the parts run side by
+    side on one inter-op thread each; with one part ``train.threads`` sizes both
+    pools (0 leaves TensorFlow's defaults).
+    """
+    shards = _shards(train)
+    if shards > 1:
+        _set_threads(1, shards)
+    elif train.threads:
+        _set_threads(train.threads, train.threads)
+    return shards
 
 
 def _open_run(config: Config | None, run_dir: Path, resume: bool, dist: Distributed) -> RunDir:
@@ -71,8 +105,7 @@ def train_run(
     run_dir = Path(run_dir)
     if resume:
         config = RunDir.open(run_dir).config()
-    if config.train.threads:
-        _set_threads(config.train.threads)
+    shards = configure_parallelism(config.train)
     if config.train.deterministic:
         tf.config.experimental.enable_op_determinism()
     dist = setup_distributed(config.train.distributed)
@@ -80,7 +113,9 @@ def train_run(
     data = load_training_data(
         config.data, config.run.seed, config.train.batch_size, config.train.shuffle, dist.ranks
     )
-    trainer = Trainer(new_flow(config, data), config, data, run, stream, dist)
+    model = new_flow(config, data)
+    model.shards = shards
+    trainer = Trainer(model, config, data, run, stream, dist)
     status = run.set_status if dist.is_root else (lambda *args, **kwargs: None)
     status("running", ranks=dist.ranks.size)
     try:
