@@ -67,6 +67,18 @@ def test_learns_a_correlated_gaussian(tmp_path):
     np.testing.assert_allclose(np.cov(samples.T), cov, atol=0.12)
 
 
+def test_row_parts_train_the_loss_curve_of_one_part(tmp_path):
+    histories = []
+    for shards in (1, 2):
+        config = parse_config(small_raw(train={"shards": shards, "batch_size": 512}))
+        run = tmp_path / f"parts-{shards}"
+        train_run(config, run)
+        assert json.loads((run / "status.json").read_text())["row_parts"] == shards
+        histories.append(pd.read_csv(run / "history.csv"))
+    columns = ["epoch", "loss", "val_loss"]
+    pd.testing.assert_frame_equal(histories[0][columns], histories[1][columns], rtol=1e-5)
+
+
 @pytest.mark.parametrize("per_call", [1, 3, None])  # None: the default for the batch size
 @pytest.mark.parametrize("stop_at", [3, 8, 13])  # mid-epoch, at an epoch end, later
 def test_resume_after_preemption_equals_uninterrupted(tmp_path, stop_at, per_call):

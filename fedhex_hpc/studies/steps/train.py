@@ -117,7 +117,7 @@ def train_run(
     model.shards = shards
     trainer = Trainer(model, config, data, run, stream, dist)
     status = run.set_status if dist.is_root else (lambda *args, **kwargs: None)
-    status("running", ranks=dist.ranks.size)
+    status("running", ranks=dist.ranks.size, row_parts=shards)
     try:
         with stop_on_signals(trainer.request_stop):
             result = trainer.fit(resume=resume)
@@ -134,6 +134,7 @@ def train_run(
         best_val_loss=result.state.best_val,
         val_outside_domain=result.val_outside_domain,
         ranks=dist.ranks.size,
+        row_parts=shards,
     )
     return result
 
