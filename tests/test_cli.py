@@ -129,6 +129,25 @@ def test_user_mistakes_are_one_line_errors(tmp_path):
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
+def test_mistakes_in_arguments_are_reported_before_tensorflow_is_imported(tmp_path):
+    # a typo is answered in a second, not after TensorFlow's start-up
+    calls = [
+        ["train", str(tmp_path / "missing.yaml")],
+        ["evaluate", str(tmp_path)],
+        ["sample", str(tmp_path), "-o", "x.h5"],
+    ]
+    code = (
+        "import sys\n"
+        "from fedhex_hpc.cli import main\n"
+        f"codes = [main(argv) for argv in {calls!r}]\n"
+        "print(codes, sorted(m for m in ('tensorflow', 'matplotlib') if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert result.stdout.strip() == "[2, 2, 2] []", result.stdout + result.stderr
+
+
 def test_targets_list():
     out = run_cli("targets", "list").stdout
     assert "dim2/three_in_row" in out and "cond/gauss_exp_bkg" in out
