@@ -25,7 +25,7 @@ from fedhex_hpc.schedulers import (
 from fedhex_hpc.schedulers.condor import submitted_clusters
 from fedhex_hpc.studies.sweep import SweepFolder, collect, expand, load_spec, run_task, status
 
-from .conftest import run_cli, small_raw
+from .conftest import cli_imports_tensorflow, run_cli, small_raw
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {
@@ -122,6 +122,18 @@ def test_task_outside_plan_other_plan_and_incompatible_folder(tmp_path):
     (out / "study.json").write_text(json.dumps(meta))
     result = run_cli("sweep", "status", str(out), check=False)
     assert "with sweep format 0; this version reads format 2" in result.stderr
+
+
+def test_task_mistakes_are_reported_before_tensorflow_is_imported(tmp_path):
+    out = plan(tmp_path, grid={"flow.n_blocks": [1, 2]})
+    broken = yaml.safe_load((out / "tasks" / "1.yaml").read_text())
+    broken["flow"]["hidden_units"] = [8, -1]
+    (out / "tasks" / "1.yaml").write_text(yaml.safe_dump(broken))
+    codes, tensorflow = cli_imports_tensorflow(
+        ["sweep", "run", str(out), "--task", "7"], ["sweep", "run", str(out), "--task", "1"]
+    )
+    assert (codes, tensorflow) == ([2, 2], False)
+    assert SweepFolder(out).state(1) == "failed"
 
 
 def test_thirty_two_concurrent_tasks_all_land_in_the_merged_table(tmp_path):
