@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -13,7 +14,15 @@ from fedhex_hpc.config import Config, parse_config
 
 from .slurm_cluster import slurm_cluster
 
-__all__ = ["ROOT", "SMALL_LHCO_JOB", "mpirun", "run_cli", "slurm_cluster", "small_raw"]
+__all__ = [
+    "ROOT",
+    "SMALL_LHCO_JOB",
+    "cli_imports_tensorflow",
+    "mpirun",
+    "run_cli",
+    "slurm_cluster",
+    "small_raw",
+]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -76,6 +85,22 @@ def run_cli(
     if check and result.returncode != 0:
         raise AssertionError(f"fedhex {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result
+
+
+def cli_imports_tensorflow(*calls: list[str]) -> tuple[list[int], bool]:
+    """Run ``fedhex`` calls in one fresh interpreter: their exit codes, and whether they
+    imported TensorFlow (seconds of start-up)."""
+    code = (
+        "import sys\n"
+        "from fedhex_hpc.cli import main\n"
+        f"print([main(argv) for argv in {list(calls)!r}])\n"
+        "print('tensorflow' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True
+    )
+    codes, imported = result.stdout.strip().splitlines()[-2:]
+    return ast.literal_eval(codes), ast.literal_eval(imported)
 
 
 def mpirun(n: int, *args: str) -> subprocess.CompletedProcess:

@@ -14,7 +14,7 @@ import yaml
 
 from fedhex_hpc.errors import PREEMPTED_EXIT_CODE
 
-from .conftest import run_cli, small_raw
+from .conftest import cli_imports_tensorflow, run_cli, small_raw
 
 
 def write_config(path, **sections):
@@ -127,6 +127,16 @@ def test_user_mistakes_are_one_line_errors(tmp_path):
         assert message in result.stderr, (args, result.stderr)
         assert "Traceback" not in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_mistakes_in_arguments_are_reported_before_tensorflow_is_imported(tmp_path):
+    # a typo is answered in a second, not after TensorFlow's start-up
+    codes, tensorflow = cli_imports_tensorflow(
+        ["train", str(tmp_path / "missing.yaml")],
+        ["evaluate", str(tmp_path)],
+        ["sample", str(tmp_path), "-o", "x.h5"],
+    )
+    assert (codes, tensorflow) == ([2, 2, 2], False)
 
 
 def test_targets_list():

@@ -96,47 +96,67 @@ def submit_and_wait(cluster, folder: Path) -> int:
     return array_id
 
 
-def test_train_lhco_job_with_two_ranks(slurm_cluster, lhco_features, tmp_path):
-    job = submit_lhco(slurm_cluster, tmp_path, lhco_features, FEDHEX_EPOCHS="3")
-    state = slurm_cluster.wait(job, timeout=900)
-    log = next(tmp_path.glob("job_*.out")).read_text()
+#: Epochs of the sideband flow in the LHCO jobs: enough that the flow is still training
+#: when the preemption test signals the job after the checkpoint of epoch 2.
+LHCO_EPOCHS = "12"
+
+
+@pytest.fixture(scope="module")
+def straight_lhco_job(slurm_cluster, lhco_features, tmp_path_factory) -> tuple[Path, str]:
+    """The LHCO job with 2 ranks run once, uninterrupted: its work folder and final state.
+
+    Checked on its own and the reference the preempted job must match.
+    """
+    work = tmp_path_factory.mktemp("straight")
+    job = submit_lhco(slurm_cluster, work, lhco_features, FEDHEX_EPOCHS=LHCO_EPOCHS)
+    return work, slurm_cluster.wait(job, timeout=1200)
+
+
+def test_train_lhco_job_with_two_ranks(straight_lhco_job):
+    work, state = straight_lhco_job
+    log = next(work.glob("job_*.out")).read_text()
     assert state == "COMPLETED", log
-    run = flow_run(tmp_path)
+    run = flow_run(work)
     for name in ("model/spec.json", "history.csv", "ensemble"):
         assert (run / name).exists(), name
     status = json.loads((run / "status.json").read_text())
     assert status["state"] == "done" and status["ranks"] == 2
     assert "srun --mpi=pmix" in log
-    summary = (tmp_path / "study" / "summary.md").read_text()
+    summary = (work / "study" / "summary.md").read_text()
     assert "| cathode trees | 300 |" in summary and "v2.features.h5" in summary
     for suffix in ("png", "pdf"):
-        assert (tmp_path / "study" / "plots" / f"sic_curves.{suffix}").is_file()
+        assert (work / "study" / "plots" / f"sic_curves.{suffix}").is_file()
 
 
 def test_preempted_job_requeues_resumes_and_matches_uninterrupted(
-    slurm_cluster, lhco_features, tmp_path
+    slurm_cluster, lhco_features, straight_lhco_job, tmp_path
 ):
-    straight = submit_lhco(slurm_cluster, tmp_path / "a", lhco_features, FEDHEX_EPOCHS="12")
-    interrupted = submit_lhco(slurm_cluster, tmp_path / "b", lhco_features, FEDHEX_EPOCHS="12")
+    straight, state = straight_lhco_job
+    assert state == "COMPLETED"
+    interrupted = submit_lhco(
+        slurm_cluster, tmp_path / "b", lhco_features, FEDHEX_EPOCHS=LHCO_EPOCHS
+    )
     shared = tmp_path / "b" / "study" / "shared"
     deadline = time.monotonic() + 600
     while not list(shared.glob("outer-*/checkpoints/epoch-000002")) and time.monotonic() < deadline:
         time.sleep(0.2)
     # what Slurm does at --signal=B:USR1@300: USR1 to the batch shell only
     slurm_cluster.run("scancel", "--signal=USR1", "--batch", str(interrupted))
-    for job in (straight, interrupted):
-        assert slurm_cluster.wait(job, timeout=1200) == "COMPLETED"
+    assert slurm_cluster.wait(interrupted, timeout=1200) == "COMPLETED"
     log = "".join(p.read_text() for p in (tmp_path / "b").glob("job_*.out"))
     assert "requeueing job" in log, log
     assert "resuming" in log and "finished steps are skipped" in log
     assert int(slurm_cluster.job_field(interrupted, "Restarts")) == 1
     for a, b in zip(
-        model_weights(flow_run(tmp_path / "a")),
+        model_weights(flow_run(straight)),
         model_weights(flow_run(tmp_path / "b")),
         strict=True,
     ):
         np.testing.assert_array_equal(a, b)
-    a, b = (json.loads((tmp_path / w / "study" / "results" / "0.json").read_text()) for w in "ab")
+    a, b = (
+        json.loads((work / "study" / "results" / "0.json").read_text())
+        for work in (straight, tmp_path / "b")
+    )
     assert a["max_sic"] == b["max_sic"] and a["auc"] == b["auc"]
 
 

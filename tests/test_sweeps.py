@@ -25,7 +25,7 @@ from fedhex_hpc.schedulers import (
 from fedhex_hpc.schedulers.condor import submitted_clusters
 from fedhex_hpc.studies.sweep import SweepFolder, collect, expand, load_spec, run_task, status
 
-from .conftest import run_cli, small_raw
+from .conftest import cli_imports_tensorflow, run_cli, small_raw
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {
@@ -53,8 +53,13 @@ def workload(folder: Path, ids) -> Workload:
 
 
 def plan(tmp_path: Path, **spec) -> Path:
+    """A planned sweep folder, made in this process as `fedhex sweep plan` makes it.
+
+    The command itself is run by the plan and bad-spec tests below.
+    """
     out = tmp_path / "sweep"
-    run_cli("sweep", "plan", str(write_spec(tmp_path, **spec)), "-o", str(out))
+    parsed, raw = load_spec(write_spec(tmp_path, **spec))
+    SweepFolder(out).create(parsed, raw, False, expand(parsed))
     return out
 
 
@@ -124,6 +129,18 @@ def test_task_outside_plan_other_plan_and_incompatible_folder(tmp_path):
     assert "with sweep format 0; this version reads format 2" in result.stderr
 
 
+def test_task_mistakes_are_reported_before_tensorflow_is_imported(tmp_path):
+    out = plan(tmp_path, grid={"flow.n_blocks": [1, 2]})
+    broken = yaml.safe_load((out / "tasks" / "1.yaml").read_text())
+    broken["flow"]["hidden_units"] = [8, -1]
+    (out / "tasks" / "1.yaml").write_text(yaml.safe_dump(broken))
+    codes, tensorflow = cli_imports_tensorflow(
+        ["sweep", "run", str(out), "--task", "7"], ["sweep", "run", str(out), "--task", "1"]
+    )
+    assert (codes, tensorflow) == ([2, 2], False)
+    assert SweepFolder(out).state(1) == "failed"
+
+
 def test_thirty_two_concurrent_tasks_all_land_in_the_merged_table(tmp_path):
     out = plan(tmp_path, repeats=32, summary={"rows": "run.seed", "metric": "kl"})
     LocalScheduler(jobs=32, threads=1).submit(workload(out, range(32)), load_profile(None), False)
@@ -137,7 +154,8 @@ def test_thirty_two_concurrent_tasks_all_land_in_the_merged_table(tmp_path):
 
 
 def test_killed_task_leaves_a_stale_mark_no_done_record_and_done_tasks_need_force(tmp_path):
-    out = plan(tmp_path, repeats=1, set={"train.max_epochs": 400})
+    # ~50 checkpoints after the first, where it is killed; the rerun trains the rest
+    out = plan(tmp_path, repeats=1, set={"train.max_epochs": 100})
     proc = subprocess.Popen(
         [sys.executable, "-m", "fedhex_hpc.cli", "sweep", "run", str(out), "--task", "0"],
         stdout=subprocess.DEVNULL,

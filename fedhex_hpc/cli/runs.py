@@ -34,8 +34,8 @@ def _load_config(name_or_path: str, overrides: list[str]):
 def _cmd_train(args: argparse.Namespace) -> int:
     from fedhex_hpc.config import config_to_dict
     from fedhex_hpc.runs import RunDir
-    from fedhex_hpc.studies.steps import evaluate_run, train_run
 
+    # The config is checked before TensorFlow is imported: a mistake in it is reported at once.
     if args.resume:
         run_dir = Path(args.resume)
         if args.config:
@@ -53,6 +53,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
             raise ConfigError("give a config file (fedhex train CONFIG) or --resume RUN_DIR")
         config = _load_config(args.config, args.set)
         run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / config.run.name
+    from fedhex_hpc.studies.steps import evaluate_run, train_run
+
     result = train_run(config, run_dir, resume=bool(args.resume))
     if result.rank != 0:
         return 0  # rank 0 reports and evaluates
@@ -73,6 +75,9 @@ def _report(metrics: dict, run_dir: Path) -> None:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from fedhex_hpc.runs import RunDir
+
+    RunDir.open(args.run_dir)  # a wrong folder is reported before TensorFlow is imported
     from fedhex_hpc.studies.steps import evaluate_run
 
     _report(evaluate_run(args.run_dir), Path(args.run_dir))
@@ -92,18 +97,20 @@ def _parse_conditions(values: list[str]) -> np.ndarray:
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
-    from fedhex_hpc.data import read_columns
-    from fedhex_hpc.flows import load_flow
-    from fedhex_hpc.runs import RunDir
-    from fedhex_hpc.studies.steps import dataset_conditions, sample_run
-
+    # TensorFlow is imported only where it is needed: missing arguments are reported at once.
     if args.template:
         return _sample_template(args)
     cond = None
     if args.cond_dataset:
+        from fedhex_hpc.studies.steps import dataset_conditions
+
         base = dataset_conditions(args.run_dir, args.cond_dataset, args.region, args.cond_split)
         cond = np.repeat(base, args.n or 1, axis=0)
     elif args.cond_file:
+        from fedhex_hpc.data import read_columns
+        from fedhex_hpc.flows import load_flow
+        from fedhex_hpc.runs import RunDir
+
         names = load_flow(RunDir.open(args.run_dir).model).spec.condition_names
         columns = read_columns(args.cond_file, names, args.cond_key)
         cond = np.stack([columns[n] for n in names], axis=1)
@@ -113,6 +120,8 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         cond = np.repeat(_parse_conditions(args.cond), args.n, axis=0)
     elif args.n is None:
         raise ConfigError("give -n N (number of events)")
+    from fedhex_hpc.studies.steps import sample_run
+
     out = sample_run(args.run_dir, args.n or 0, args.output, cond, seed=args.seed)
     print(f"wrote {out}")
     return 0

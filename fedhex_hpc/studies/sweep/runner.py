@@ -22,15 +22,18 @@ def run_task(
     A task whose result exists is not rerun unless ``force``; a task whose run
     was interrupted resumes from its last checkpoint.
     """
-    from fedhex_hpc.studies.steps import ensure_trained, evaluate_run
-
     sweep = SweepFolder(sweep_dir)
     task_id = resolve_task_id(task_id)
     row = sweep.row(task_id)
     run_dir = sweep.run_dir(row)
 
     def work() -> dict[str, Any]:
-        ensure_trained(sweep.config(task_id), run_dir)
+        config = sweep.config(task_id)
+        # TensorFlow only now: a task id outside the plan, a done task or a broken task
+        # config is reported without its start-up
+        from fedhex_hpc.studies.steps import ensure_trained, evaluate_run
+
+        ensure_trained(config, run_dir)
         metrics = evaluate_run(run_dir)
         return {
             "key": row.key,
