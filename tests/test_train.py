@@ -5,19 +5,21 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import os
 import re
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from fedhex_hpc.config import parse_config
+from fedhex_hpc.config import TrainConfig, parse_config
 from fedhex_hpc.data import load_splits
 from fedhex_hpc.data.training import load_training_data
 from fedhex_hpc.errors import Preempted, TrainingError
 from fedhex_hpc.flows import fit_preprocessing, load_flow
 from fedhex_hpc.runs import RunDir
 from fedhex_hpc.studies.steps import draw_samples, evaluate_run, new_flow, train_run
+from fedhex_hpc.studies.steps.train import configure_parallelism
 from fedhex_hpc.train import Trainer, learning_rate_at, mean_log_prob
 
 from .conftest import small_raw
@@ -65,6 +67,19 @@ def test_learns_a_correlated_gaussian(tmp_path):
     samples = draw_samples(load_flow(tmp_path / "run" / "model"), 50_000, seed=1)
     np.testing.assert_allclose(samples.mean(axis=0), mean, atol=0.05)
     np.testing.assert_allclose(np.cov(samples.T), cov, atol=0.12)
+
+
+def test_row_parts_follow_the_threads_a_cpu_process_has(monkeypatch):
+    monkeypatch.delenv("TF_NUM_INTRAOP_THREADS", raising=False)
+    cores = len(os.sched_getaffinity(0))
+    assert configure_parallelism(TrainConfig()) == cores
+    assert configure_parallelism(TrainConfig(threads=3)) == 3
+    assert configure_parallelism(TrainConfig(shards=5, jit_compile=True)) == 5
+    assert configure_parallelism(TrainConfig(threads=3, jit_compile=True)) == 1
+    monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "1")  # a local scheduler's task
+    assert configure_parallelism(TrainConfig()) == 1
+    monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "2")  # one of several ranks
+    assert configure_parallelism(TrainConfig(threads=2)) == 1
 
 
 def test_row_parts_train_the_loss_curve_of_one_part(tmp_path):

@@ -34,15 +34,22 @@ def new_flow(config: Config, data: TrainingData) -> FlowModel:
 def _shards(train: TrainConfig) -> int:
     """Row parts per batch: ``train.shards``, or for 0 one per thread on a CPU.
 
-    The automatic choice is 1 on a GPU, with several ranks (each rank's batch is
-    already a part of the global one) and with ``jit_compile`` (XLA runs the kernels
-    of its one program one after another, so parts would not run side by side).
+    The threads are ``train.threads``, else the ``TF_NUM_INTRAOP_THREADS`` a
+    scheduler gave the task, else the cores this process may run on. The automatic
+    choice is 1 on a GPU, with several ranks (each rank's batch is already a part of
+    the global one) and with ``jit_compile`` (XLA runs the kernels of its one
+    program one after another, so parts would not run side by side).
     """
     if train.shards:
         return train.shards
     if train.jit_compile or launcher_size() > 1 or tf.config.list_physical_devices("GPU"):
         return 1
-    return train.threads or len(os.sched_getaffinity(0))
+    scheduled = os.environ.get("TF_NUM_INTRAOP_THREADS", "")
+    return (
+        train.threads
+        or (int(scheduled) if scheduled.isdigit() else 0)
+        or len(os.sched_getaffinity(0))
+    )
 
 
 def _set_threads(intra: int, inter: int) -> None:
