@@ -146,3 +146,14 @@ def test_ensemble_keeps_exactly_the_k_best_epochs_across_a_kill_and_resume(tmp_p
         model = load_flow(tmp_path / "b" / "ensemble" / member["path"])
         loss = history.set_index("epoch").loc[member["epoch"], "val_loss"]
         assert -mean_log_prob(model, data.val) == pytest.approx(loss, abs=1e-5)
+
+
+def test_epoch_pass_statistics_of_a_spline_flow_are_its_training_set_moments(tmp_path):
+    flow = {**BN, "batch_norm_stats": "epoch_pass", "transform": "spline"}
+    config = parse_config(small_raw(flow=flow, train={"max_epochs": 1}))
+    trainer, _ = make_trainer(config, tmp_path / "run")
+    trainer.fit()
+    x = load_splits(config.data, config.run.seed).train.x
+    stored = trainer.model.log_prob(x, training=False).numpy()
+    full_batch = trainer.model.log_prob(x, training=True).numpy()
+    np.testing.assert_allclose(stored, full_batch, rtol=2e-4, atol=2e-4)

@@ -89,8 +89,7 @@ def set_batch_norm_statistics(
     for i, made in enumerate(model.mades[:-1]):
 
         def block(x: tf.Tensor, cond: tf.Tensor | None, made=made) -> tf.Tensor:
-            shift, log_scale = made(x, model._normalised_cond(cond))
-            return (x - shift) * tf.exp(-log_scale)
+            return model._invert_block(made, x, model._normalised_cond(cond))[0]
 
         z = blockwise(block)
         layer = model.batch_norms[i]
