@@ -285,7 +285,13 @@ def streamed_peak_rss(workdir: Path, n: int, threads: int, rng: np.random.Genera
 
 
 def result_row(
-    what: str, batch: int, jit: bool, events_per_s: float, flops_per_event: int, peak: float
+    what: str,
+    batch: int,
+    jit: bool,
+    shards: int,
+    events_per_s: float,
+    flops_per_event: int,
+    peak: float,
 ) -> dict:
     """One table row: throughput in events/s and GFLOP/s, and the share of the peak."""
     gflops = events_per_s * flops_per_event / 1e9
@@ -293,6 +299,7 @@ def result_row(
         "what": what,
         "batch": batch,
         "jit": jit,
+        "shards": shards,
         "events_per_s": events_per_s,
         "flop_per_event": flops_per_event,
         "gflops": gflops,
@@ -325,17 +332,17 @@ def run(args: argparse.Namespace, workdir: Path) -> dict:
     train_flops, sample_flops = 3 * forward, model.spec.n_features * forward
     events_file = workdir / "events.npz"
     write_events(events_file, args.events, rng)
-    rates, shards = [], {}
+    rates = []
     for batch in (int(b) for b in args.batches.split(",")):
         for jit in (False, True):
             step = child_step_events_per_second(args, batch, jit)
-            rates.append(("train step only", batch, jit, step["events_per_s"], train_flops))
+            parts = step["shards"]
+            rates.append(("train step only", batch, jit, parts, step["events_per_s"], train_flops))
             rate = end_to_end_events_per_second(workdir, events_file, batch, jit, args.threads)
-            rates.append(("fedhex train end to end", batch, jit, rate, train_flops))
-            shards[batch, jit] = step["shards"]
+            rates.append(("fedhex train end to end", batch, jit, parts, rate, train_flops))
     sample_rate = sample_events_per_second(model, args.sample_events, rng)
-    rates.append((f"sample {args.sample_events:,} events", 32_768, True, sample_rate, sample_flops))
-    shards[32_768, True] = model.shards
+    what = f"sample {args.sample_events:,} events"
+    rates.append((what, 32_768, True, model.shards, sample_rate, sample_flops))
     sizes = [args.stream_events, 4 * args.stream_events]
     memory = {n: streamed_peak_rss(workdir, n, args.threads, rng) for n in sizes}
     peak = max(peak_before, gemm_peak_gflops())
@@ -349,9 +356,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict:
         "sample_flop_per_event": sample_flops,
         "threads": args.threads,
         "events": args.events,
-        "rows": [
-            {**result_row(w, b, j, r, f, peak), "shards": shards[b, j]} for w, b, j, r, f in rates
-        ],
+        "rows": [result_row(*rate, peak) for rate in rates],
         "stream_budget_mb": STREAM_BUDGET_MB,
         "streamed_peak_rss_mb": {str(n): rss for n, rss in memory.items()},
     }
