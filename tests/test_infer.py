@@ -49,12 +49,12 @@ def events(mass: float, n: int, seed: int) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def flow_run(tmp_path_factory) -> Path:
-    """A tiny conditional flow trained on the target's training masses."""
+    """A tiny conditional flow trained on the target's training masses (smooth: see README)."""
     from fedhex_hpc.studies.steps import ensure_trained
 
     raw = small_raw(
         data={"target": TARGET, "n_train": 2048, "n_val": 256, "n_test": 256},
-        flow={"n_blocks": 1, "hidden_units": [8], "preprocessing": "logit"},
+        flow={"n_blocks": 1, "hidden_units": [8], "preprocessing": "logit", "activation": "silu"},
         train={"max_epochs": 1, "batch_size": 512},
         evaluate={"n_kl_samples": 500, "n_generated": 500, "plots": False},
     )
