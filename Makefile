@@ -72,7 +72,7 @@ format: $(STAMP)
 	$(BIN)/ruff format fedhex_hpc tests benchmarks
 
 test: lint $(HOROVOD_STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=30
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache .ruff_cache

@@ -60,6 +60,19 @@ def small_raw(**sections: dict) -> dict:
     return raw
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Group the tests for ``pytest -n 2 --dist loadgroup`` (the Makefile's test run).
+
+    Each file is one group, so its module fixtures (trained flows, written datasets) are
+    built once, on one worker. The files that use the session's Slurm cluster (one
+    munged, one slurmctld per machine) form one group between them.
+    """
+    slurm_files = {item.path for item in items if "slurm_cluster" in item.fixturenames}
+    for item in items:
+        group = "slurm" if item.path in slurm_files else item.path.stem
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture
 def small_config() -> Config:
     """A validated tiny config (two 2D Gaussians, 2 blocks, 4 epochs)."""
