@@ -28,7 +28,6 @@ from fedhex_hpc.evaluate.metrics import (
     histogram_chi2_2d,
     permutation_p_value,
 )
-from fedhex_hpc.studies import open_study
 from fedhex_hpc.studies.interpolation.baselines import morph_quantiles, morphed_events
 from fedhex_hpc.studies.interpolation.folder import InterpolationFolder
 from fedhex_hpc.studies.interpolation.geometry import LabelSpace
@@ -37,6 +36,7 @@ from fedhex_hpc.studies.interpolation.labelled import open_data
 from fedhex_hpc.studies.interpolation.spec import DataSpec, SplitSpec, load_spec
 from fedhex_hpc.studies.interpolation.split import make_folds
 from fedhex_hpc.studies.interpolation.study import plan_study
+from fedhex_hpc.studies.registry import open_study
 
 from .conftest import run_cli
 from .test_slurm_jobs import submit_and_wait

@@ -14,7 +14,7 @@ import pytest
 
 from fedhex_hpc.errors import ConfigError
 from fedhex_hpc.resources import bundled_names, resolve
-from fedhex_hpc.studies import KINDS, open_study
+from fedhex_hpc.studies.registry import KINDS, open_study
 
 from .conftest import run_cli
 from .test_sweeps import plan

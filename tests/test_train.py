@@ -8,6 +8,7 @@ import json
 import os
 import re
 
+import h5py
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,8 +19,14 @@ from fedhex_hpc.data.training import load_training_data
 from fedhex_hpc.errors import Preempted, TrainingError
 from fedhex_hpc.flows import fit_preprocessing, load_flow
 from fedhex_hpc.runs import RunDir
-from fedhex_hpc.studies.steps import draw_samples, evaluate_run, new_flow, train_run
-from fedhex_hpc.studies.steps.train import configure_parallelism
+from fedhex_hpc.studies.steps import (
+    draw_samples,
+    evaluate_run,
+    new_flow,
+    sample_run,
+    train_run,
+)
+from fedhex_hpc.studies.steps.train import configure_parallelism, final_flow
 from fedhex_hpc.train import Trainer, learning_rate_at, mean_log_prob
 
 from .conftest import small_raw
@@ -92,6 +99,15 @@ def test_row_parts_train_the_loss_curve_of_one_part(tmp_path):
         histories.append(pd.read_csv(run / "history.csv"))
     columns = ["epoch", "loss", "val_loss"]
     pd.testing.assert_frame_equal(histories[0][columns], histories[1][columns], rtol=1e-5)
+    # sampling and scoring the run take its row parts, and draw what one part draws
+    run = RunDir.open(tmp_path / "parts-2")
+    assert final_flow(run).shards == 2
+    sampled = sample_run(run.path, 3000, tmp_path / "drawn.h5", seed=4)
+    one = load_flow(run.model)  # one part
+    with h5py.File(sampled) as fh:
+        drawn = np.stack([fh[name][:] for name in one.spec.feature_names], axis=1)
+    one_part = draw_samples(one, 3000, seed=4)
+    np.testing.assert_allclose(drawn, one_part, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("per_call", [1, 3, None])  # None: the default for the batch size

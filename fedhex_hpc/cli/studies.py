@@ -21,8 +21,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _cmd_task(args: argparse.Namespace) -> int:
-    from fedhex_hpc.studies import open_study
     from fedhex_hpc.studies.base import resolve_task_id
+    from fedhex_hpc.studies.registry import open_study
 
     kind = open_study(args.study)
     kind.ready(Path(args.study))
@@ -32,8 +32,8 @@ def _cmd_task(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from fedhex_hpc.studies import open_study
     from fedhex_hpc.studies.base import status_text
+    from fedhex_hpc.studies.registry import open_study
 
     kind = open_study(args.study)
     folder = kind.folder(Path(args.study))
@@ -42,7 +42,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_collect(args: argparse.Namespace) -> int:
-    from fedhex_hpc.studies import open_study
+    from fedhex_hpc.studies.registry import open_study
 
     print(open_study(args.study).collect(Path(args.study)))
     return 0
@@ -79,7 +79,7 @@ def _workload(folder: Path, only_unfinished: bool):
     failure marks.
     """
     from fedhex_hpc.schedulers import Workload
-    from fedhex_hpc.studies import open_study
+    from fedhex_hpc.studies.registry import open_study
 
     kind = open_study(folder)
     kind.ready(folder)

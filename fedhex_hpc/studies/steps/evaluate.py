@@ -23,11 +23,12 @@ from fedhex_hpc.evaluate import (
     plot_loss_curves,
     plot_marginals,
 )
-from fedhex_hpc.flows import FlowModel, load_flow
+from fedhex_hpc.flows import FlowModel
 from fedhex_hpc.io_utils import write_json_atomic
 from fedhex_hpc.runs import RunDir
 from fedhex_hpc.seeding import derive_seed
 from fedhex_hpc.studies.steps.sample import draw_samples
+from fedhex_hpc.studies.steps.train import final_flow
 from fedhex_hpc.targets import Target, get_target
 
 __all__ = ["evaluate_run"]
@@ -93,7 +94,7 @@ def evaluate_run(run_dir: str | Path) -> dict[str, Any]:
         )
     config = run.config()
     seed = config.run.seed
-    model = load_flow(run.model)
+    model = final_flow(run)
     test = load_test_split(config.data, seed)
     metrics: dict[str, Any] = {"n_test": len(test)}
     scored = _inside(model, test, "test")

@@ -13,6 +13,7 @@ from fedhex_hpc.errors import DataError
 from fedhex_hpc.flows import SAMPLE_BATCH, FlowModel, load_flow
 from fedhex_hpc.io_utils import atomic_path
 from fedhex_hpc.runs import RunDir
+from fedhex_hpc.studies.steps.train import final_flow
 
 __all__ = ["SAMPLE_BATCH", "dataset_conditions", "draw_samples", "sample_run"]
 
@@ -33,7 +34,7 @@ def sample_run(
 ) -> Path:
     """Sample a run's final model into ``out`` (HDF5, one dataset per column)."""
     run = RunDir.open(run_dir)
-    model = load_flow(run.model)
+    model = final_flow(run)
     x = draw_samples(model, n, cond, seed)
     out = Path(out)
     with atomic_path(out) as tmp, h5py.File(tmp, "w") as fh:

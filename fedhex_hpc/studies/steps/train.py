@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import TextIO
@@ -10,12 +11,12 @@ from fedhex_hpc._tf import tf
 from fedhex_hpc.config import Config, TrainConfig, config_to_dict
 from fedhex_hpc.data.training import TrainingData, load_training_data
 from fedhex_hpc.errors import ConfigError
-from fedhex_hpc.flows import FlowModel, build_flow
+from fedhex_hpc.flows import FlowModel, build_flow, load_flow
 from fedhex_hpc.runs import RunDir
 from fedhex_hpc.train import Preempted, Trainer, TrainResult, stop_on_signals
 from fedhex_hpc.train.distributed import Distributed, launcher_size, setup_distributed
 
-__all__ = ["configure_parallelism", "ensure_trained", "new_flow", "train_run"]
+__all__ = ["configure_parallelism", "ensure_trained", "final_flow", "new_flow", "train_run"]
 
 
 def new_flow(config: Config, data: TrainingData) -> FlowModel:
@@ -85,6 +86,19 @@ def configure_parallelism(train: TrainConfig) -> int:
     elif train.threads:
         _set_threads(train.threads, train.threads)
     return shards
+
+
+def final_flow(run: RunDir) -> FlowModel:
+    """The run's final flow, set up to sample and score as fast as its training ran.
+
+    The row parts and thread pools follow the run's ``train`` section, as in
+    :func:`configure_parallelism`, except that ``jit_compile`` does not make them 1:
+    sampling compiles each part with XLA either way.
+    """
+    model = load_flow(run.model)
+    train = run.config().train
+    model.shards = configure_parallelism(dataclasses.replace(train, jit_compile=False))
+    return model
 
 
 def _open_run(config: Config | None, run_dir: Path, resume: bool, dist: Distributed) -> RunDir:
