@@ -101,7 +101,7 @@ def test_row_parts_train_the_loss_curve_of_one_part(tmp_path):
     pd.testing.assert_frame_equal(histories[0][columns], histories[1][columns], rtol=1e-5)
     # sampling and scoring the run take its row parts, and draw what one part draws
     run = RunDir.open(tmp_path / "parts-2")
-    assert final_flow(run).shards == 2
+    assert final_flow(run, run.config().train).shards == 2
     sampled = sample_run(run.path, 3000, tmp_path / "drawn.h5", seed=4)
     one = load_flow(run.model)  # one part
     with h5py.File(sampled) as fh:

@@ -94,7 +94,7 @@ def evaluate_run(run_dir: str | Path) -> dict[str, Any]:
         )
     config = run.config()
     seed = config.run.seed
-    model = final_flow(run)
+    model = final_flow(run, config.train)
     test = load_test_split(config.data, seed)
     metrics: dict[str, Any] = {"n_test": len(test)}
     scored = _inside(model, test, "test")

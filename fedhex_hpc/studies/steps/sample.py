@@ -34,7 +34,7 @@ def sample_run(
 ) -> Path:
     """Sample a run's final model into ``out`` (HDF5, one dataset per column)."""
     run = RunDir.open(run_dir)
-    model = final_flow(run)
+    model = final_flow(run, run.config().train)
     x = draw_samples(model, n, cond, seed)
     out = Path(out)
     with atomic_path(out) as tmp, h5py.File(tmp, "w") as fh:

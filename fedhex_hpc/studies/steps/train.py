@@ -88,15 +88,14 @@ def configure_parallelism(train: TrainConfig) -> int:
     return shards
 
 
-def final_flow(run: RunDir) -> FlowModel:
+def final_flow(run: RunDir, train: TrainConfig) -> FlowModel:
     """The run's final flow, set up to sample and score as fast as its training ran.
 
-    The row parts and thread pools follow the run's ``train`` section, as in
-    :func:`configure_parallelism`, except that ``jit_compile`` does not make them 1:
+    The row parts and thread pools follow ``train`` (the run's ``train`` section), as
+    in :func:`configure_parallelism`, except that ``jit_compile`` does not make them 1:
     sampling compiles each part with XLA either way.
     """
     model = load_flow(run.model)
-    train = run.config().train
     model.shards = configure_parallelism(dataclasses.replace(train, jit_compile=False))
     return model
 
