@@ -61,6 +61,8 @@ def make_flow(
     permutation="random",
     n_blocks=3,
     transform="affine",
+    activation="relu",
+    hidden_units=(16, 16),
 ):
     """A small flow with preprocessing fitted on 500 Gaussian events, and those events."""
     rng = np.random.default_rng(seed)
@@ -70,8 +72,8 @@ def make_flow(
         n_features=n_features,
         n_conditions=n_conditions,
         n_blocks=n_blocks,
-        hidden_units=[16, 16],
-        activation="relu",
+        hidden_units=list(hidden_units),
+        activation=activation,
         permutation=permutation,
         log_scale_bound=3.0,
         batch_norm=batch_norm,

@@ -22,6 +22,7 @@ from fedhex_hpc.flows import (
     save_flow,
 )
 from fedhex_hpc.flows.io import FORMAT_VERSION
+from fedhex_hpc.flows.made import ACTIVATIONS
 
 from .flow_factory import PART_CASES, make_flow, randomise
 
@@ -245,6 +246,36 @@ def test_fast_log_prob_and_gradients_equal_tfp(variant, shards):
             np.testing.assert_allclose(
                 g_fast.numpy(), g_ref.numpy(), rtol=1e-5, atol=1e-5, err_msg=var.name
             )
+
+
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+@pytest.mark.parametrize(
+    ("n_features", "hidden_units"), [(3, (16, 16)), (1, (8,)), (2, (16, 12, 16))]
+)
+def test_written_out_gradient_equals_tfp_for_every_activation_and_depth(
+    activation, n_features, hidden_units
+):
+    """The affine block's hand-written backward pass, also towards the conditions
+    (the gradient a likelihood fit takes), for every activation and layer count."""
+    model, x, c = make_flow(
+        n_conditions=2, n_features=n_features, activation=activation, hidden_units=hidden_units
+    )
+    randomise(model)
+    model.shards = 2
+    x, cond = tf.constant(x[:64]), tf.constant(c[:64])
+    sources = [cond, *model.trainable_variables]
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(cond)
+        fast = tf.reduce_sum(model.log_prob(x, cond) * tf.range(64, dtype=tf.float32) / 64)
+        ref = tf.reduce_sum(tfp_log_prob(model, x, cond, False) * tf.range(64.0) / 64)
+    np.testing.assert_allclose(fast.numpy(), ref.numpy(), rtol=1e-5)
+    names = ["cond", *(v.name for v in model.trainable_variables)]
+    for name, g_fast, g_ref in zip(
+        names, tape.gradient(fast, sources), tape.gradient(ref, sources), strict=True
+    ):
+        np.testing.assert_allclose(
+            g_fast.numpy(), g_ref.numpy(), rtol=1e-5, atol=1e-5, err_msg=name
+        )
 
 
 @pytest.mark.parametrize(("variant", "shards"), PART_CASES)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from fedhex_hpc._tf import tf
+from fedhex_hpc.train.adam import apply_gradients
 from fedhex_hpc.train.step import STEP_EVENTS, build_train_step, build_train_steps, steps_per_call
 
 from .flow_factory import make_flow
@@ -63,4 +64,41 @@ def test_steps_in_row_parts_take_the_steps_of_one_part(batch_norm):
         losses.append(build_train_steps(model, optimizer, noise_std=0.1)(xs, cs, None, seeds))
     np.testing.assert_allclose(losses[1].numpy(), losses[0].numpy(), rtol=1e-6)
     for a, b in zip(whole_model.variables, parts_model.variables, strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6, err_msg=a.name)
+
+
+@pytest.mark.parametrize(
+    "make_optimizer",
+    [
+        lambda: tf.keras.optimizers.Adam(1e-2),
+        lambda: tf.keras.optimizers.Adam(1e-2, amsgrad=True),
+        lambda: tf.keras.optimizers.SGD(1e-2, momentum=0.9),
+    ],
+    ids=["adam", "amsgrad", "sgd"],
+)
+def test_fused_adam_update_is_the_keras_update(make_optimizer):
+    """Five updates, one of them after a learning-rate change: the fused Adam kernel
+    (other optimizers keep Keras's own update) moves the weights and the optimizer's
+    moments and step count as ``optimizer.apply_gradients`` does."""
+    models, optimizers = [], []
+    for _ in range(2):
+        model, _, _ = make_flow(n_conditions=1)
+        optimizer = make_optimizer()
+        optimizer.build(model.trainable_variables)
+        models.append(model)
+        optimizers.append(optimizer)
+    rng = np.random.default_rng(0)
+    variables = [m.trainable_variables for m in models]
+    fused = tf.function(lambda grads: apply_gradients(optimizers[0], grads, variables[0]))
+    for i in range(5):
+        if i == 3:
+            for optimizer in optimizers:
+                optimizer.learning_rate.assign(3e-3)
+        grads = [tf.constant(rng.normal(size=v.shape), tf.float32) for v in variables[0]]
+        fused(grads)
+        optimizers[1].apply_gradients(zip(grads, variables[1], strict=True))
+    assert int(optimizers[0].iterations) == int(optimizers[1].iterations) == 5
+    for a, b in zip(optimizers[0].variables(), optimizers[1].variables(), strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6, err_msg=a.name)
+    for a, b in zip(*variables, strict=True):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6, err_msg=a.name)

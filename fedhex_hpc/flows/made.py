@@ -14,7 +14,7 @@ References:
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -98,6 +98,7 @@ class MADE(tf.Module):
             return tf.keras.initializers.GlorotUniform(seed=layer_seed)(shape)
 
         self.n_features = n_features
+        self.activation_name = activation
         self.activation = ACTIVATIONS[activation]
         self.log_scale_bound = float(log_scale_bound)
         masks = made_masks(n_features, hidden_units)
@@ -125,24 +126,29 @@ class MADE(tf.Module):
         )
         self.out_bias = tf.Variable(tf.zeros([n_params * n_features]), name="out_bias")
 
-    def network(self, x: tf.Tensor, conditional_input: tf.Tensor | None = None) -> tf.Tensor:
-        """The raw outputs (n, n_params * d), parameter-major: column ``p * d + j`` is
-        parameter ``p`` of feature ``j`` and depends only on the features before ``j``.
+    def weights(self) -> list[tf.Tensor]:
+        """The masked weights of one evaluation: kernel and bias of every layer in order,
+        the first kernel with the condition rows below the feature rows.
 
         The conditions join the features in the first layer's matmul: a product over
         a handful of inputs costs a CPU as much as one over a hundred, so one product
         instead of two saves most of the first layer's time.
         """
-        h = x
+        weights = []
         for i, (kernel, mask, bias) in enumerate(
             zip(self.kernels, self.masks, self.biases, strict=True)
         ):
-            weights = kernel * mask
+            masked = kernel * mask
             if i == 0 and self.cond_kernel is not None:
-                h = tf.concat([h, conditional_input], axis=-1)
-                weights = tf.concat([weights, self.cond_kernel], axis=0)
-            h = self.activation(tf.nn.bias_add(tf.matmul(h, weights), bias))
-        return tf.nn.bias_add(tf.matmul(h, self.out_kernel * self.out_mask), self.out_bias)
+                masked = tf.concat([masked, self.cond_kernel], axis=0)
+            weights += [masked, bias]
+        return [*weights, self.out_kernel * self.out_mask, self.out_bias]
+
+    def network(self, x: tf.Tensor, conditional_input: tf.Tensor | None = None) -> tf.Tensor:
+        """The raw outputs (n, n_params * d), parameter-major: column ``p * d + j`` is
+        parameter ``p`` of feature ``j`` and depends only on the features before ``j``."""
+        inputs = x if self.cond_kernel is None else tf.concat([x, conditional_input], axis=-1)
+        return _layers(inputs, self.weights(), self.activation)[0]
 
     def __call__(
         self, x: tf.Tensor, conditional_input: tf.Tensor | None = None
@@ -151,3 +157,128 @@ class MADE(tf.Module):
         shift, raw_log_scale = tf.split(self.network(x, conditional_input), 2, axis=-1)
         bound = self.log_scale_bound
         return shift, bound * tf.tanh(raw_log_scale / bound)
+
+    def affine_inverse(
+        self, weights: list[tf.Tensor], x: tf.Tensor, conditional_input: tf.Tensor | None = None
+    ) -> tuple[tf.Tensor, tf.Tensor]:
+        """The inverse of the affine MAF block this network drives, with its gradient
+        written out.
+
+        ``z = (x - shift) * exp(-log_scale)`` with ``shift, log_scale = self(x, cond)``,
+        and ``log|det dz/dx| = -sum(log_scale)``. The hand-written backward pass runs
+        the narrow products in the orientation a CPU runs faster (see
+        :func:`_layers_backward`), sums each bias gradient in one kernel and leaves
+        out the split, slice and concatenation kernels automatic differentiation adds.
+        ``weights`` are those of :meth:`weights`, formed once for all row parts.
+        It is tested against TFP's ``MaskedAutoregressiveFlow`` for every activation.
+
+        Returns:
+            The latent events and log|det| per event (n,).
+        """
+        activation_grad = _ACTIVATION_GRADS.get(self.activation_name)
+        bound = self.log_scale_bound
+        d = self.n_features
+        conditional = self.cond_kernel is not None
+
+        @tf.custom_gradient
+        def inverse(x: tf.Tensor, *args: tf.Tensor):
+            weights = list(args[1:] if conditional else args)
+            inputs = tf.concat([x, args[0]], axis=-1) if conditional else x
+            out, hidden, pre = _layers(inputs, weights, self.activation, activation_grad)
+            shift, raw_log_scale = tf.split(out, 2, axis=-1)
+            squashed = tf.tanh(raw_log_scale / bound)
+            log_scale = bound * squashed
+            inv_scale = tf.exp(-log_scale)
+            z = (x - shift) * inv_scale
+
+            def grad(dz: tf.Tensor, dlog_det: tf.Tensor | None):
+                dz_scaled = dz * inv_scale
+                dlog_scale = -dz * z
+                if dlog_det is not None:
+                    dlog_scale -= dlog_det[:, tf.newaxis]
+                dout = tf.concat([-dz_scaled, dlog_scale * (1 - tf.square(squashed))], axis=-1)
+                dinputs, *dweights = _layers_backward(
+                    dout, [inputs, *hidden], pre, weights, self.activation, activation_grad
+                )
+                dcond = [dinputs[:, d:]] if conditional else []
+                return (dz_scaled + dinputs[:, :d], *dcond, *dweights)
+
+            return (z, -tf.reduce_sum(log_scale, axis=-1)), grad
+
+        return inverse(x, *([conditional_input] if conditional else []), *weights)
+
+
+ActivationGrad = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
+
+#: Activation derivatives from the activation's output: ``grad(upstream, output)``.
+#: Other activations keep their pre-activations and differentiate them with a tape.
+_ACTIVATION_GRADS: dict[str, ActivationGrad] = {
+    "relu": lambda g, h: tf.raw_ops.ReluGrad(gradients=g, features=h),
+    "tanh": lambda g, h: g * (1 - tf.square(h)),
+    "elu": lambda g, h: tf.raw_ops.EluGrad(gradients=g, outputs=h),
+}
+
+
+def _layers(
+    inputs: tf.Tensor,
+    weights: list[tf.Tensor],
+    activation: Callable,
+    activation_grad: ActivationGrad | None = None,
+) -> tuple[tf.Tensor, list[tf.Tensor], list[tf.Tensor]]:
+    """The dense layers of a MADE on ``inputs``: (outputs, hidden activations,
+    pre-activations).
+
+    Pre-activations are kept only for an activation without an output-based
+    derivative (``activation_grad`` None), else matmul, bias and activation stay one
+    fused kernel.
+    """
+    hidden, pre = [], []
+    h = inputs
+    for i in range(0, len(weights) - 2, 2):
+        a = tf.nn.bias_add(tf.matmul(h, weights[i]), weights[i + 1])
+        if activation_grad is None:
+            pre.append(a)
+        h = activation(a)
+        hidden.append(h)
+    return tf.nn.bias_add(tf.matmul(h, weights[-2]), weights[-1]), hidden, pre
+
+
+def _layers_backward(
+    dout: tf.Tensor,
+    layer_inputs: list[tf.Tensor],
+    pre_activations: list[tf.Tensor],
+    weights: list[tf.Tensor],
+    activation: Callable,
+    activation_grad: ActivationGrad | None,
+) -> list[tf.Tensor]:
+    """The backward pass of :func:`_layers`: the gradients of its inputs and of
+    every weight (in the order of ``weights``), given the gradient of its outputs.
+
+    ``layer_inputs`` holds the input of every dense layer (the network's inputs, then
+    the hidden activations). Products with a narrow result run transposed, as the
+    wide result of a narrow input: (W gᵀ)ᵀ for the inputs, (gᵀ h)ᵀ for the output
+    kernel; on one CPU thread each takes about 40 % of the time of the other orientation.
+    """
+    grads = [
+        tf.transpose(tf.matmul(dout, layer_inputs[-1], transpose_a=True)),
+        tf.raw_ops.BiasAddGrad(out_backprop=dout),
+    ]
+    g = tf.matmul(dout, weights[-2], transpose_b=True)
+    for i in reversed(range(len(weights) // 2 - 1)):
+        if activation_grad is None:
+            with tf.GradientTape() as tape:
+                tape.watch(pre_activations[i])
+                h = activation(pre_activations[i])
+            da = tape.gradient(h, pre_activations[i], output_gradients=g)
+        else:
+            da = activation_grad(g, layer_inputs[i + 1])
+        grads = [
+            tf.matmul(layer_inputs[i], da, transpose_a=True),
+            tf.raw_ops.BiasAddGrad(out_backprop=da),
+            *grads,
+        ]
+        if i:
+            g = tf.matmul(da, weights[2 * i], transpose_b=True)
+        else:
+            g = tf.transpose(tf.matmul(weights[0], da, transpose_b=True))
+    return [g, *grads]

@@ -262,7 +262,9 @@ class FlowModel(tf.Module):
 
         Each MAF block's inverse is one MADE evaluation: with
         ``shift, log_scale = made(x, cond)``, ``z = (x - shift) * exp(-log_scale)``
-        and the block adds ``-sum(log_scale)`` to the log-determinant. The
+        and the block adds ``-sum(log_scale)`` to the log-determinant
+        (:meth:`~fedhex_hpc.flows.made.MADE.affine_inverse`, whose gradient is written
+        out; the masked weights are formed once for all row parts). The
         preprocessing, batch norm and permutation bijectors use TFP's inverse.
 
         With :attr:`shards` > 1 the events after the preprocessing are cut into that
@@ -285,8 +287,9 @@ class FlowModel(tf.Module):
         zs, log_dets = _parts(z, bounds), _parts(log_det, bounds)
         conds = [None] * self.shards if cond_n is None else _parts(cond_n, bounds)
         for i, made in enumerate(self.mades):
+            weights = None if self.spline else made.weights()
             for j in range(self.shards):
-                zs[j], block_log_det = self._invert_block(made, zs[j], conds[j])
+                zs[j], block_log_det = self._invert_block(made, zs[j], conds[j], weights)
                 log_dets[j] += block_log_det
             if i == len(self.permutations):
                 break
@@ -300,13 +303,20 @@ class FlowModel(tf.Module):
         return tf.concat(zs, 0), tf.concat(log_dets, 0)
 
     def _invert_block(
-        self, made: MADE, x: tf.Tensor, cond_n: tf.Tensor | None
+        self,
+        made: MADE,
+        x: tf.Tensor,
+        cond_n: tf.Tensor | None,
+        weights: list[tf.Tensor] | None = None,
     ) -> tuple[tf.Tensor, tf.Tensor]:
-        """The inverse of one MAF block: latent events and log|det| per event."""
+        """The inverse of one MAF block: latent events and log|det| per event.
+
+        ``weights`` are the affine block's masked weights (``made.weights()``, formed
+        once when several row parts share them).
+        """
         if self.spline:
             return self.spline.inverse(made, x, cond_n)
-        shift, log_scale = made(x, cond_n)
-        return (x - shift) * tf.exp(-log_scale), -tf.reduce_sum(log_scale, axis=-1)
+        return made.affine_inverse(made.weights() if weights is None else weights, x, cond_n)
 
     def log_prob(
         self, x: tf.Tensor, cond: tf.Tensor | None = None, training: bool = False

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from fedhex_hpc._tf import tf
 from fedhex_hpc.flows import FlowModel
+from fedhex_hpc.train.adam import apply_gradients
 
 __all__ = ["STEP_EVENTS", "build_train_step", "build_train_steps", "steps_per_call"]
 
@@ -35,6 +36,7 @@ def _step_function(
 ) -> Callable:
     """The uncompiled ``step(x, cond, weight, noise_seed) -> loss``."""
     variables = model.trainable_variables
+    optimizer.build(variables)
 
     def step(x, cond, weight, noise_seed):
         if noise_std > 0:
@@ -48,7 +50,7 @@ def _step_function(
         grads = wrap_tape(tape).gradient(loss, variables)
         if weight_decay:
             grads = [g + weight_decay * v for g, v in zip(grads, variables, strict=True)]
-        optimizer.apply_gradients(zip(grads, variables, strict=True))
+        apply_gradients(optimizer, grads, variables)
         return loss
 
     return step
@@ -72,6 +74,7 @@ def build_train_step(
     (shape [2]) for the optional Gaussian input noise. ``wrap_tape`` lets
     data-parallel training average the gradients over ranks. ``weight_decay`` adds
     ``weight_decay * v`` to the gradient of each variable ``v`` (torch Adam's L2 term).
+    A Keras Adam updates in one fused kernel per variable (:mod:`fedhex_hpc.train.adam`).
     """
     step = _step_function(model, optimizer, noise_std, weight_norm, wrap_tape, weight_decay)
     return tf.function(step, jit_compile=jit_compile)
