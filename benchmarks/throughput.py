@@ -12,8 +12,9 @@ One run measures, on this machine and in this order:
      process whose thread pools and row parts (``train.shards``) are set up as
      ``fedhex train`` sets them;
    * end to end: ``fedhex train`` run as a subprocess on a generated file of
-     ``--events`` events, events/s of its second epoch from ``history.csv``
-     (the epoch's wall time: batching, copies, steps and validation);
+     ``--events`` events for four epochs, the best events/s of epochs 2-4 from
+     ``history.csv`` (an epoch's wall time: batching, copies, steps and
+     validation; the first epoch also traces the step and is left out);
 
 3. sampling: ``FlowModel.sample_batched`` of ``--sample-events`` events, one
    condition row per event, with the pools and row parts of a training process;
@@ -69,6 +70,8 @@ GEMM_N = 2048
 GEMM_ROUND_SECONDS = 2.5
 GEMM_ROUNDS = 3
 N_ROTATING_BATCHES = 4
+#: Epochs of each end-to-end run; the best of all but the first is reported.
+E2E_EPOCHS = 4
 #: Memory budget of the streamed runs, MB; both dataset sizes are larger.
 STREAM_BUDGET_MB = 1
 #: (end-to-end events, sampled events, step seconds, smaller streamed dataset) per budget.
@@ -260,12 +263,12 @@ def train_run(workdir: Path, name: str, config: dict) -> tuple[list[dict], float
 def end_to_end_events_per_second(
     workdir: Path, events_file: Path, batch: int, jit: bool, threads: int
 ) -> float:
-    """Events/s of the second epoch of ``fedhex train`` on ``events_file``."""
+    """Best events/s of epochs 2-4 of ``fedhex train`` on ``events_file``."""
     data = {"source": "file", "path": str(events_file), "features": FEATURES}
     data["conditions"] = CONDITIONS
-    config = anode_config(data, batch, jit, epochs=2, threads=threads)
+    config = anode_config(data, batch, jit, epochs=E2E_EPOCHS, threads=threads)
     rows, _ = train_run(workdir, f"e2e-{batch}-{'xla' if jit else 'graph'}", config)
-    return float(rows[1]["events_per_s"])
+    return max(float(row["events_per_s"]) for row in rows[1:])
 
 
 def streamed_peak_rss(workdir: Path, n: int, threads: int, rng: np.random.Generator) -> float:
@@ -385,7 +388,7 @@ def main(argv: list[str] | None = None) -> None:
         f"GEMM peak (numpy fp32, n={GEMM_N}): {results['gemm_peak_gflops']:.1f} GFLOP/s; "
         f"FLOP/event: train step {results['train_flop_per_event']:,}, "
         f"sample {results['sample_flop_per_event']:,}; "
-        f"end to end on {results['events']:,} events (second epoch)"
+        f"end to end on {results['events']:,} events (best of epochs 2-{E2E_EPOCHS})"
     )
     print(
         f"fedhex train streaming (memory budget {STREAM_BUDGET_MB} MB, batch 4,096): "
