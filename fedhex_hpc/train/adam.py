@@ -1,8 +1,8 @@
 """Keras's Adam update in one kernel per variable.
 
-``optimizer.apply_gradients`` of Keras's Adam runs about fifteen small kernels per
-variable (moments, bias corrections, the update), which for a 15-block flow is
-half the kernels of a training step. :func:`apply_gradients` does the same update
+``optimizer.apply_gradients`` of Keras's Adam runs about 25 small kernels per
+variable (reads, moments, bias corrections, the update), which for a 15-block flow
+were more than half the kernels of a training step. :func:`apply_gradients` does the same update
 with TensorFlow's fused ``ResourceApplyAdam`` kernel on the optimizer's own
 moment variables and step counter, so checkpoints, learning-rate changes and
 resumes see the Keras optimizer they always saw. Optimizers other than a plain
