@@ -50,3 +50,27 @@ def test_no_records_leave_no_folder(tmp_path):
     with logs_to_file(tmp_path / "logs" / "convert.log"):
         logging.getLogger("distributed.worker").info("not kept")
     assert not (tmp_path / "logs").exists()
+
+
+def test_a_local_cluster_restarts_dead_workers_as_it_started_them(tmp_path):
+    """A nanny reads the start method again when it restarts a worker that died: the
+    settings hold while the cluster lives, so the new worker is forked too and keeps
+    its log records in the file instead of starting with stderr handlers."""
+    script = f"""
+        from pathlib import Path
+
+        import dask
+        import distributed  # noqa: F401  (registers its config)
+
+        from fedhex_hpc.data.cluster import ClusterOptions, _start_method, dask_client
+
+        default = dask.config.get("distributed.worker.multiprocessing-method")
+        with dask_client(ClusterOptions(workers=1), Path({str(tmp_path / "convert.log")!r})):
+            inside = dask.config.get("distributed.worker.multiprocessing-method")
+        after = dask.config.get("distributed.worker.multiprocessing-method")
+        assert inside == _start_method() == "fork" != default == after, (inside, after)
+    """
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr

@@ -105,17 +105,21 @@ def dask_client(options: ClusterOptions, log_file: Path) -> Iterator:
                 "distributed.nanny.pre-spawn-environ": _worker_environment(),
                 "distributed.worker.multiprocessing-method": _start_method(),
             }
-            with dask.config.set(settings), warnings.catch_warnings():
-                # Python >= 3.12 warns about any fork of a process with threads (here the
-                # cluster's event loop); see _start_method for why this one is safe
-                warnings.filterwarnings("ignore", r".*use of fork\(\) may lead to deadlocks")
-                cluster = LocalCluster(
-                    n_workers=options.workers,
-                    threads_per_worker=options.threads,
-                    memory_limit=options.memory_limit,
-                    processes=True,
-                    dashboard_address=":0",  # any free port: 8787 may be taken on a shared node
-                )
+            # for the cluster's whole life: a nanny reads the start method again when
+            # it restarts a worker that died, and a spawned worker would start with
+            # distributed's stderr log handlers instead of the inherited log file
+            stack.enter_context(dask.config.set(settings))
+            stack.enter_context(warnings.catch_warnings())
+            # Python >= 3.12 warns about any fork of a process with threads (here the
+            # cluster's event loop); see _start_method for why this one is safe
+            warnings.filterwarnings("ignore", r".*use of fork\(\) may lead to deadlocks")
+            cluster = LocalCluster(
+                n_workers=options.workers,
+                threads_per_worker=options.threads,
+                memory_limit=options.memory_limit,
+                processes=True,
+                dashboard_address=":0",  # any free port: 8787 may be taken on a shared node
+            )
         stack.enter_context(cluster)
         client = stack.enter_context(Client(cluster))
         client.register_plugin(WorkerLogs(log_file))
