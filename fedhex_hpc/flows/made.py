@@ -98,8 +98,9 @@ class MADE(tf.Module):
             return tf.keras.initializers.GlorotUniform(seed=layer_seed)(shape)
 
         self.n_features = n_features
-        self.activation_name = activation
         self.activation = ACTIVATIONS[activation]
+        #: derivative from the activation's output, or None (differentiated with a tape)
+        self.activation_grad = _ACTIVATION_GRADS.get(activation)
         self.log_scale_bound = float(log_scale_bound)
         masks = made_masks(n_features, hidden_units)
         widths = [n_features, *hidden_units]
@@ -175,7 +176,7 @@ class MADE(tf.Module):
         Returns:
             The latent events and log|det| per event (n,).
         """
-        activation_grad = _ACTIVATION_GRADS.get(self.activation_name)
+        activation_grad = self.activation_grad
         bound = self.log_scale_bound
         d = self.n_features
         conditional = self.cond_kernel is not None

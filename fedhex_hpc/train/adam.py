@@ -5,8 +5,9 @@ variable (reads, moments, bias corrections, the update), which for a 15-block fl
 were more than half the kernels of a training step. :func:`apply_gradients` does
 the same update with TensorFlow's fused ``ResourceApplyAdam`` kernel on the
 optimizer's own moment variables and step counter, so checkpoints, learning-rate
-changes and resumes see the Keras optimizer they always saw. Optimizers other than a plain
-Adam (AMSGrad, clipping, EMA, weight decay, other classes) keep Keras's update.
+changes and resumes see the Keras optimizer they always saw. Optimizers other than
+a plain Adam (AMSGrad, clipping, EMA, weight decay, other classes) keep Keras's
+update.
 """
 
 from __future__ import annotations
