@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from fedhex_hpc._tf import tf
+from fedhex_hpc.train import parts
 from fedhex_hpc.train.adam import apply_gradients
 from fedhex_hpc.train.step import STEP_EVENTS, build_train_step, build_train_steps, steps_per_call
 
@@ -65,6 +66,45 @@ def test_steps_in_row_parts_take_the_steps_of_one_part(batch_norm):
     np.testing.assert_allclose(losses[1].numpy(), losses[0].numpy(), rtol=1e-6)
     for a, b in zip(whole_model.variables, parts_model.variables, strict=True):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6, err_msg=a.name)
+
+
+@pytest.mark.parametrize("transform", ["affine", "spline"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_steps_in_parts_one_after_another_take_the_steps_of_one_part(
+    monkeypatch, transform, weighted
+):
+    """Two lanes of three parts each, every part with its own tape (train/parts.py)."""
+    k, batch = 3, 64
+    flows = [make_flow(n_conditions=1, transform=transform) for _ in range(2)]
+    (whole_model, x, c), (parts_model, _, _) = flows
+    parts_model.shards = 2
+    # 32 rows per lane x 16 hidden units: three parts of 10 or 11 rows
+    monkeypatch.setattr(parts, "PART_ELEMENTS", 32 * 16 // 3)
+    assert parts.parts_per_lane(parts_model, batch) == 3
+    assert parts.parts_per_lane(whole_model, batch) == 1
+    xs, cs = x[: k * batch].reshape(k, batch, -1), c[: k * batch].reshape(k, batch, -1)
+    ws = np.random.default_rng(1).uniform(0.5, 1.5, (k, batch)).astype(np.float32)
+    seeds = np.array([[5, i] for i in range(k)], np.int64)
+    losses = []
+    for model in (whole_model, parts_model):
+        optimizer = tf.keras.optimizers.SGD(1e-2)
+        optimizer.build(model.trainable_variables)
+        steps = build_train_steps(model, optimizer, noise_std=0.1, weight_norm=1.3)
+        losses.append(steps(xs, cs, ws if weighted else None, seeds))
+    np.testing.assert_allclose(losses[1].numpy(), losses[0].numpy(), rtol=1e-6)
+    for a, b in zip(whole_model.variables, parts_model.variables, strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6, err_msg=a.name)
+
+
+def test_parts_one_after_another_only_where_all_rows_need_not_meet():
+    batch_norm_flow, _, _ = make_flow(batch_norm=True)
+    flow, _, _ = make_flow()
+    for model in (flow, batch_norm_flow):
+        model.shards = 2
+    rows = 8 * parts.PART_ELEMENTS // 16
+    assert parts.parts_per_lane(flow, rows) == 4
+    assert parts.parts_per_lane(batch_norm_flow, rows) == 1  # its statistics join all rows
+    assert parts.parts_per_lane(flow, None) == 1  # the batch size is unknown when traced
 
 
 @pytest.mark.parametrize(

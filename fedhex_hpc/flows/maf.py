@@ -256,7 +256,12 @@ class FlowModel(tf.Module):
         return self.spec.preprocessing.in_domain(tf.cast(x, tf.float32))
 
     def to_latent(
-        self, x: tf.Tensor, cond: tf.Tensor | None = None, training: bool = False
+        self,
+        x: tf.Tensor,
+        cond: tf.Tensor | None = None,
+        training: bool = False,
+        shards: int | None = None,
+        weights: list[list[tf.Tensor]] | None = None,
     ) -> tuple[tf.Tensor, tf.Tensor]:
         """Map data-space events to the latent space in one pass.
 
@@ -276,6 +281,9 @@ class FlowModel(tf.Module):
             x: Data-space events (n, d).
             cond: Conditions (n, c) for a conditional flow, else ``None``.
             training: Batch norm uses (and updates) the batch statistics.
+            shards: Row parts of this call instead of :attr:`shards`.
+            weights: The affine blocks' masked weights (:meth:`block_weights`), when
+                the caller formed them once for several calls.
 
         Returns:
             The latent events (n, d) and log|det dz/dx| per event (n,).
@@ -283,13 +291,16 @@ class FlowModel(tf.Module):
         cond_n = self._normalised_cond(cond)
         x = tf.cast(x, tf.float32)
         z, log_det = _invert(self.spec.preprocessing.bijectors(), x, tf.zeros(tf.shape(x)[:-1]))
-        bounds = _part_bounds(tf.shape(z)[0], self.shards)
+        shards = shards or self.shards
+        bounds = _part_bounds(tf.shape(z)[0], shards)
         zs, log_dets = _parts(z, bounds), _parts(log_det, bounds)
-        conds = [None] * self.shards if cond_n is None else _parts(cond_n, bounds)
+        conds = [None] * shards if cond_n is None else _parts(cond_n, bounds)
+        weights = weights or self.block_weights()
         for i, made in enumerate(self.mades):
-            weights = None if self.spline else made.weights()
-            for j in range(self.shards):
-                zs[j], block_log_det = self._invert_block(made, zs[j], conds[j], weights)
+            for j in range(shards):
+                zs[j], block_log_det = self._invert_block(
+                    made, zs[j], conds[j], weights[i] if weights else None
+                )
                 log_dets[j] += block_log_det
             if i == len(self.permutations):
                 break
@@ -298,9 +309,15 @@ class FlowModel(tf.Module):
                 z, log_det = _invert(between, tf.concat(zs, 0), tf.concat(log_dets, 0))
                 zs, log_dets = _parts(z, bounds), _parts(log_det, bounds)
             else:
-                for j in range(self.shards):
+                for j in range(shards):
                     zs[j], log_dets[j] = _invert(between, zs[j], log_dets[j])
         return tf.concat(zs, 0), tf.concat(log_dets, 0)
+
+    def block_weights(self) -> list[list[tf.Tensor]] | None:
+        """The masked weights of every affine block (:meth:`MADE.weights
+        <fedhex_hpc.flows.made.MADE.weights>`), or None for spline blocks (which form
+        theirs in each call)."""
+        return None if self.spline else [made.weights() for made in self.mades]
 
     def _invert_block(
         self,
@@ -319,17 +336,23 @@ class FlowModel(tf.Module):
         return made.affine_inverse(made.weights() if weights is None else weights, x, cond_n)
 
     def log_prob(
-        self, x: tf.Tensor, cond: tf.Tensor | None = None, training: bool = False
+        self,
+        x: tf.Tensor,
+        cond: tf.Tensor | None = None,
+        training: bool = False,
+        shards: int | None = None,
+        weights: list[list[tf.Tensor]] | None = None,
     ) -> tf.Tensor:
         """Log density of data-space events ``x`` (n, d) given conditions (n, c).
 
         Events outside the domain (:meth:`in_domain`) get ``-inf``; they pass through the
         bijectors as a point inside it, so neither the value nor a gradient is NaN.
+        ``shards`` and ``weights`` are those of :meth:`to_latent`.
         """
         x = tf.cast(x, tf.float32)
         inside = self.in_domain(x)
         x = tf.where(inside[..., tf.newaxis], x, self._domain_centre)
-        z, log_det = self.to_latent(x, cond, training)
+        z, log_det = self.to_latent(x, cond, training, shards, weights)
         log_q = self._base().log_prob(z) + log_det
         return tf.where(inside, log_q, tf.constant(-np.inf, tf.float32))
 

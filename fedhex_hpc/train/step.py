@@ -8,11 +8,13 @@ over a stack of batches inside one ``tf.function`` (see :func:`steps_per_call`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 from fedhex_hpc._tf import tf
 from fedhex_hpc.flows import FlowModel
 from fedhex_hpc.train.adam import apply_gradients
+from fedhex_hpc.train.parts import lane_gradients, parts_per_lane
 
 __all__ = ["STEP_EVENTS", "build_train_step", "build_train_steps", "steps_per_call"]
 
@@ -31,23 +33,37 @@ def _step_function(
     optimizer: tf.keras.optimizers.Optimizer,
     noise_std: float,
     weight_norm: float,
-    wrap_tape: Callable[[tf.GradientTape], tf.GradientTape],
+    wrap_tape: Callable[[tf.GradientTape], tf.GradientTape] | None,
     weight_decay: float = 0.0,
 ) -> Callable:
-    """The uncompiled ``step(x, cond, weight, noise_seed) -> loss``."""
+    """The uncompiled ``step(x, cond, weight, noise_seed) -> loss``.
+
+    Without a ``wrap_tape``, a batch large for its row parts has its gradient
+    computed a few parts at a time (:mod:`fedhex_hpc.train.parts`).
+    """
     variables = model.trainable_variables
     optimizer.build(variables)
 
     def step(x, cond, weight, noise_seed):
         if noise_std > 0:
             x = model.add_noise(x, noise_std, noise_seed)
-        with tf.GradientTape() as tape:
-            logq = model.log_prob(x, cond, training=True)
-            if weight is None:
-                loss = -tf.reduce_mean(logq)
-            else:
-                loss = -tf.reduce_mean(weight * logq) / weight_norm
-        grads = wrap_tape(tape).gradient(loss, variables)
+        rows = tf.cast(tf.shape(x)[0], tf.float32)
+
+        def loss_of(x, cond, weight, shards=None, weights=None):
+            """The rows' share of the batch's loss (the negative mean log-likelihood)."""
+            logq = model.log_prob(x, cond, training=True, shards=shards, weights=weights)
+            if weight is not None:
+                logq = weight * logq / weight_norm
+            return -tf.reduce_sum(logq) / rows
+
+        per_lane = parts_per_lane(model, x.shape[0])
+        if per_lane > 1 and wrap_tape is None:
+            part_loss = functools.partial(loss_of, shards=1)
+            loss, grads = lane_gradients(model, variables, part_loss, (x, cond, weight), per_lane)
+        else:
+            with tf.GradientTape() as tape:
+                loss = loss_of(x, cond, weight)
+            grads = (tape if wrap_tape is None else wrap_tape(tape)).gradient(loss, variables)
         if weight_decay:
             grads = [g + weight_decay * v for g, v in zip(grads, variables, strict=True)]
         apply_gradients(optimizer, grads, variables)
@@ -62,7 +78,7 @@ def build_train_step(
     noise_std: float = 0.0,
     weight_norm: float = 1.0,
     jit_compile: bool = False,
-    wrap_tape: Callable[[tf.GradientTape], tf.GradientTape] = lambda tape: tape,
+    wrap_tape: Callable[[tf.GradientTape], tf.GradientTape] | None = None,
     weight_decay: float = 0.0,
 ) -> Callable:
     """A ``tf.function`` ``step(x, cond, weight, noise_seed) -> loss`` that updates ``model``.
@@ -119,7 +135,7 @@ def build_train_steps(
 
         return python_loop
 
-    step = _step_function(model, optimizer, noise_std, weight_norm, lambda tape: tape, weight_decay)
+    step = _step_function(model, optimizer, noise_std, weight_norm, None, weight_decay)
 
     def steps(x, cond, weight, noise_seeds):
         n_steps = tf.shape(x)[0]
@@ -134,6 +150,7 @@ def build_train_steps(
             losses = losses.write(i, loss)
         return losses.stack()
 
-    # shapes generalise after the second trace: a run sees full stacks, a shorter
-    # last stack and the last partial batch, and each trace of the loop is slow
-    return tf.function(steps, jit_compile=jit_compile, reduce_retracing=True)
+    # One trace per stack shape, so that the batch size is known when the step is
+    # traced (for parts_per_lane): a run sees full stacks, an epoch's shorter last
+    # stack, its partial last batch and a resumed epoch's first stack.
+    return tf.function(steps, jit_compile=jit_compile)
