@@ -48,7 +48,7 @@ def anode_flow(rng: np.random.Generator) -> FlowModel:
 def anode_step(
     model: FlowModel,
     jit_compile: bool = False,
-    wrap_tape: Callable[[tf.GradientTape], tf.GradientTape] = lambda tape: tape,
+    wrap_tape: Callable[[tf.GradientTape], tf.GradientTape] | None = None,
 ) -> tuple[Callable, tf.keras.optimizers.Optimizer]:
     """The package's compiled training step for ``model`` and its Adam optimizer."""
     optimizer = tf.keras.optimizers.Adam(1e-4)

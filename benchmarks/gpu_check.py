@@ -112,7 +112,7 @@ def train_rate(model, batch: int, jit: bool, seconds: float, wrap_tape=None) -> 
 
     from fedhex_hpc._tf import tf
 
-    step, _ = anode_step(model, jit, **({"wrap_tape": wrap_tape} if wrap_tape else {}))
+    step, _ = anode_step(model, jit, wrap_tape)
     x, c = (tf.constant(a) for a in lhco_like(np.random.default_rng(batch), batch))
     seed = tf.constant([1, 0], tf.int64)
     return batch / timed(lambda: step(x, c, None, seed), seconds)
