@@ -57,6 +57,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 from anode import CONDITIONS, FEATURES, anode_flow, lhco_like
+from gpu_check import cpu_model
 from threadpoolctl import threadpool_limits
 
 from fedhex_hpc._tf import tf
@@ -353,6 +354,8 @@ def run(args: argparse.Namespace, workdir: Path) -> dict:
         "date": time.strftime("%Y-%m-%d %H:%M %Z"),
         "load_average": os.getloadavg(),
         "cpu_count": os.cpu_count(),
+        "cpu": cpu_model(),
+        "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", ""),
         "gemm_n": GEMM_N,
         "gemm_peak_gflops": peak,
         "train_flop_per_event": train_flops,
@@ -396,7 +399,10 @@ def main(argv: list[str] | None = None) -> None:
         f"{int(large):,} events ({100 * (rss_large / rss_small - 1):+.1f} %)"
     )
     load = ", ".join(f"{v:.2f}" for v in results["load_average"])
-    print(f"{results['date']}; {results['cpu_count']} CPUs; load average {load}")
+    print(
+        f"{results['date']}; {results['cpu']}; TF_ENABLE_ONEDNN_OPTS={results['onednn']}; "
+        f"load average {load}"
+    )
     if args.json is not None:
         write_json_atomic(args.json, results)
 

@@ -64,6 +64,23 @@ def test_run_checks_reports_every_check(report):
     json.dumps([c.to_dict() for c in checks])
 
 
+def test_onednn_kernels_are_on_unless_turned_off(report):
+    _, checks = report
+    tensorflow = next(c for c in checks if c.name == "tensorflow")
+    assert "oneDNN CPU kernels on (TF_ENABLE_ONEDNN_OPTS=1)" in tensorflow.detail
+    code = (
+        "import fedhex_hpc._tf; from tensorflow.python.util import _pywrap_util_port as port; "
+        "print(port.IsMklEnabled())"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    for setting, enabled in ((None, "True"), ("0", "False")):
+        run_env = env if setting is None else {**env, "TF_ENABLE_ONEDNN_OPTS": setting}
+        proc = subprocess.run(
+            [sys.executable, "-c", code], env=run_env, capture_output=True, text=True, check=True
+        )
+        assert proc.stdout.split()[-1] == enabled, setting
+
+
 def test_missing_paths_fail_and_name_the_path(report):
     tmp, checks = report
     data = [c for c in checks if c.name == "data"]

@@ -79,7 +79,8 @@ def _import_failure(name: str, exc: Exception) -> Check:
 
 
 def check_tensorflow() -> Check:
-    """TensorFlow imports and matches the version fedhex-hpc pins.
+    """TensorFlow imports and matches the version fedhex-hpc pins; the detail says
+    whether its oneDNN CPU kernels are on (the package turns them on by default).
 
     Returns:
         ``ok``, ``warn`` on a version other than the pin, ``FAIL`` when not importable.
@@ -89,7 +90,10 @@ def check_tensorflow() -> Check:
     except Exception as exc:
         return _import_failure("tensorflow", exc)
     cuda = "CUDA build" if tf.test.is_built_with_cuda() else "CPU-only build"
-    return _versus_pin("tensorflow", tf.__version__, f"; {cuda}")
+    onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "")
+    state = "off" if onednn.lower() in ("0", "false") else "on"
+    kernels = f"oneDNN CPU kernels {state} (TF_ENABLE_ONEDNN_OPTS={onednn})"
+    return _versus_pin("tensorflow", tf.__version__, f"; {cuda}; {kernels}")
 
 
 def check_tfp() -> Check:
