@@ -65,6 +65,7 @@ from fedhex_hpc.config import TrainConfig
 from fedhex_hpc.flows import FlowModel
 from fedhex_hpc.io_utils import write_json_atomic
 from fedhex_hpc.studies.steps.train import configure_parallelism
+from fedhex_hpc.train.parts import l2_cache_bytes, part_elements
 from fedhex_hpc.train.step import build_train_steps, steps_per_call
 
 GEMM_N = 2048
@@ -356,6 +357,8 @@ def run(args: argparse.Namespace, workdir: Path) -> dict:
         "cpu_count": os.cpu_count(),
         "cpu": cpu_model(),
         "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", ""),
+        "l2_cache_bytes": l2_cache_bytes(),
+        "part_rows": part_elements() // max(model.spec.hidden_units),
         "gemm_n": GEMM_N,
         "gemm_peak_gflops": peak,
         "train_flop_per_event": train_flops,
@@ -399,9 +402,11 @@ def main(argv: list[str] | None = None) -> None:
         f"{int(large):,} events ({100 * (rss_large / rss_small - 1):+.1f} %)"
     )
     load = ", ".join(f"{v:.2f}" for v in results["load_average"])
+    l2 = results["l2_cache_bytes"]
     print(
         f"{results['date']}; {results['cpu']}; TF_ENABLE_ONEDNN_OPTS={results['onednn']}; "
-        f"load average {load}"
+        f"L2 {'unknown' if l2 is None else f'{l2 // 2**10:,} KB'} per core, row parts of "
+        f"at most {results['part_rows']:,} rows in turn; load average {load}"
     )
     if args.json is not None:
         write_json_atomic(args.json, results)

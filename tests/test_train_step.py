@@ -79,7 +79,7 @@ def test_steps_in_parts_one_after_another_take_the_steps_of_one_part(
     (whole_model, x, c), (parts_model, _, _) = flows
     parts_model.shards = 2
     # 32 rows per lane x 16 hidden units: three parts of 10 or 11 rows
-    monkeypatch.setattr(parts, "PART_ELEMENTS", 32 * 16 // 3)
+    monkeypatch.setattr(parts, "part_elements", lambda: 32 * 16 // 3)
     assert parts.parts_per_lane(parts_model, batch) == 3
     assert parts.parts_per_lane(whole_model, batch) == 1
     xs, cs = x[: k * batch].reshape(k, batch, -1), c[: k * batch].reshape(k, batch, -1)
@@ -101,10 +101,29 @@ def test_parts_one_after_another_only_where_all_rows_need_not_meet():
     flow, _, _ = make_flow()
     for model in (flow, batch_norm_flow):
         model.shards = 2
-    rows = 8 * parts.PART_ELEMENTS // 16
+    rows = 8 * parts.part_elements() // 16
     assert parts.parts_per_lane(flow, rows) == 4
     assert parts.parts_per_lane(batch_norm_flow, rows) == 1  # its statistics join all rows
     assert parts.parts_per_lane(flow, None) == 1  # the batch size is unknown when traced
+
+
+def test_part_size_follows_the_l2_cache(tmp_path, monkeypatch):
+    if parts.CPU_CACHES.is_dir():  # this machine's own description is read
+        assert parts.l2_cache_bytes() > 0
+    for index, level, size in [(0, 1, "32K"), (1, 1, "32K"), (2, 2, "2048K"), (3, 3, "32M")]:
+        folder = tmp_path / f"index{index}"
+        folder.mkdir()
+        (folder / "level").write_text(f"{level}\n")
+        (folder / "size").write_text(f"{size}\n")
+    assert parts.l2_cache_bytes(tmp_path) == 2 * 2**20
+    (tmp_path / "index2" / "size").write_text("512K\n")
+    assert parts.l2_cache_bytes(tmp_path) == 2**19
+    assert parts.l2_cache_bytes(tmp_path / "absent") is None
+    for l2, expected in [(2**19, parts.SMALL_L2_PART_ELEMENTS), (2**21, parts.PART_ELEMENTS)]:
+        monkeypatch.setattr(parts, "l2_cache_bytes", lambda l2=l2: l2)
+        assert parts.part_elements.__wrapped__() == expected
+    monkeypatch.setattr(parts, "l2_cache_bytes", lambda: None)
+    assert parts.part_elements.__wrapped__() == parts.PART_ELEMENTS
 
 
 @pytest.mark.parametrize(
