@@ -396,7 +396,6 @@ def main(argv: list[str] | None = None) -> None:
     ):
         results = run(args, Path(tmp))
     print(markdown_table(results["rows"]))
-    peak = results["gemm_peak_gflops"]
     print()
     (small, rss_small), (large, rss_large) = results["streamed_peak_rss_mb"].items()
     print(
@@ -405,6 +404,7 @@ def main(argv: list[str] | None = None) -> None:
         f"sample {results['sample_flop_per_event']:,}; "
         f"end to end on {results['events']:,} events (best of epochs 2-{E2E_EPOCHS})"
     )
+    peak = results["gemm_peak_gflops"]
     medians = ", ".join(
         f"{what} {100 * np.median(r) * results['train_flop_per_event'] / 1e9 / peak:.1f} %"
         for what, r in results["end_to_end_epochs_events_per_s"].items()

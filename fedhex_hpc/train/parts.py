@@ -40,6 +40,7 @@ PART_ELEMENTS = 1024 * 128
 #: ran x 1.07 (batch 4,096) and x 1.05 (batch 16,384) faster than 1,024-row ones,
 #: 4,096-row parts as fast as 2,048 and unsplit lanes of 8,192 rows x 0.97.
 SMALL_L2_PART_ELEMENTS = 2048 * 128
+#: L2 per core below which parts are :data:`SMALL_L2_PART_ELEMENTS`.
 SMALL_L2_BYTES = 2**20
 #: Where Linux describes the first core's caches.
 CPU_CACHES = Path("/sys/devices/system/cpu/cpu0/cache")
